@@ -1,0 +1,41 @@
+"""DictionaryLearner: update a dictionary from signals and their codes.
+
+A learner works from sufficient statistics of a batch (e.g. A = Σ h hᵀ and B = Σ x hᵀ for
+block-coordinate descent). The model all-reduces them across processes before
+:meth:`update`, which is how dictionary learning scales under Lightning DDP: every process
+applies the same update to the same dictionary. Statistics are summed across processes,
+except those whose name starts with ``gather_``, which are concatenated along dim 0.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import torch
+
+from framework.interfaces.plugin import Plugin
+
+
+class DictionaryLearner(Plugin[Any]):
+    def init_state(self, dictionary: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Running state kept between updates (checkpointed with the model)."""
+        return {}
+
+    @abstractmethod
+    def statistics(
+        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Sums over this process's batch (signals are rows of ``x``, codes rows of ``codes``)."""
+
+    @abstractmethod
+    def update(
+        self,
+        dictionary: torch.Tensor,
+        state: dict[str, torch.Tensor],
+        stats: dict[str, torch.Tensor],
+    ) -> None:
+        """Update ``dictionary`` (m × k, atoms as columns) and ``state`` in place.
+
+        Must leave every atom with unit norm and replace atoms that are no longer used.
+        """

@@ -1,0 +1,45 @@
+"""Models are LightningModules built from their config and the other plugins of the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lightning as L
+import torch
+
+from framework.interfaces.dataset import SparselandDataModule
+from framework.interfaces.learner import DictionaryLearner
+from framework.interfaces.pursuit import Pursuit
+
+
+@dataclass
+class ModelContext:
+    """What a model may use besides its own config."""
+
+    datamodule: SparselandDataModule
+    pursuit: Pursuit | None = None
+    learner: DictionaryLearner | None = None
+
+
+class SparselandModule(L.LightningModule):
+    """Base of every model. Small hooks that tasks rely on; models fill in what applies."""
+
+    def __init__(self, config: Any, context: ModelContext) -> None:
+        super().__init__()
+        self.config = config
+        self.context = context
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no encoder")
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no decoder")
+
+    def objective(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Per-signal value of the model's objective, shape (n,)."""
+        raise NotImplementedError(f"{type(self).__name__} has no sparse-coding objective")
+
+    def atoms(self) -> torch.Tensor | None:
+        """Atoms or filters as images (k, h, w) for the atoms PNG; None when not applicable."""
+        return None

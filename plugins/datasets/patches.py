@@ -1,0 +1,90 @@
+"""Dataset ``patches``: small patches of natural images, train and test images disjoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from framework import PluginConfig, register_dataset
+from framework.errors import check
+from framework.interfaces import SparselandDataModule
+from plugins.datasets.natural_images import load_image
+from plugins.preprocess.patches import random_patches
+
+
+@dataclass
+class PatchesDatasetConfig(PluginConfig):
+    train_images: list[str] = field(
+        default_factory=lambda: ["astronaut", "coffee", "chelsea", "rocket", "clock"]
+    )
+    test_images: list[str] = field(default_factory=lambda: ["camera", "moon"])
+    patch_size: int = 8
+    n_train: int = 20000
+    n_val: int = 2000
+    n_test: int = 5000
+    batch_size: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.patch_size >= 2, "patch_size", f"must be >= 2, got {self.patch_size}")
+        for key in ("n_train", "n_val", "n_test", "batch_size"):
+            check(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+        check(bool(self.train_images), "train_images", "is empty", "name at least one image")
+        check(bool(self.test_images), "test_images", "is empty", "name at least one image")
+        overlap = sorted(set(self.train_images) & set(self.test_images))
+        check(not overlap, "test_images", f"{overlap} also in train_images",
+              "train and test images must be disjoint")
+
+
+class SignalDataset(Dataset[dict[str, torch.Tensor]]):
+    """Rows of ``x`` (preprocessed) with their ``raw`` signals."""
+
+    def __init__(self, x: torch.Tensor, raw: torch.Tensor) -> None:
+        self.x, self.raw = x, raw
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[i], "raw": self.raw[i]}
+
+
+@register_dataset("patches", config=PatchesDatasetConfig)
+class PatchesDataModule(SparselandDataModule):
+    signal_kind = "vector"
+
+    def setup(self, stage: str | None = None) -> None:
+        if getattr(self, "_ready", False):
+            return
+        c = self.config
+        gen = torch.Generator().manual_seed(c.seed)
+        train_imgs = [load_image(n) for n in c.train_images]
+        test_imgs = [load_image(n) for n in c.test_images]
+        raw = {
+            "train": random_patches(train_imgs, c.n_train, c.patch_size, gen),
+            "val": random_patches(test_imgs, c.n_val, c.patch_size, gen),
+            "test": random_patches(test_imgs, c.n_test, c.patch_size, gen),
+        }
+        if self.preprocessor is not None:
+            self.preprocessor.fit(raw["train"])
+        transform = self.preprocessor.transform if self.preprocessor else (lambda t: t)
+        self.splits = {k: SignalDataset(transform(v), v) for k, v in raw.items()}
+        self.signal_shape = (c.patch_size * c.patch_size,)
+        self.patch_shape = (c.patch_size, c.patch_size)
+        self._ready = True
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader[dict[str, torch.Tensor]]:
+        gen = torch.Generator().manual_seed(self.config.seed)
+        return DataLoader(self.splits[split], batch_size=self.config.batch_size, shuffle=shuffle,
+                          generator=gen if shuffle else None)
+
+    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,24 @@
+"""The identity preprocessor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from framework import PluginConfig, register_preprocessor
+from framework.interfaces import Preprocessor
+
+
+@dataclass
+class NoneConfig(PluginConfig):
+    pass
+
+
+@register_preprocessor("none", config=NoneConfig)
+class Identity(Preprocessor):
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def inverse_transform(self, y: torch.Tensor, raw: torch.Tensor | None = None) -> torch.Tensor:
+        return y

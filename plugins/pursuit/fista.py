@@ -1,0 +1,18 @@
+"""FISTA: ISTA with Nesterov momentum (Beck and Teboulle 2009), optional adaptive restart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framework import register_pursuit
+from plugins.pursuit.proximal_gradient import LassoPursuitConfig, ProximalGradientPursuit
+
+
+@dataclass
+class FistaConfig(LassoPursuitConfig):
+    restart: bool = False
+
+
+@register_pursuit("fista", config=FistaConfig)
+class Fista(ProximalGradientPursuit):
+    accelerate = True

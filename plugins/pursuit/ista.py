@@ -1,0 +1,18 @@
+"""ISTA: iterative shrinkage-thresholding (proximal gradient) for the Lasso."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framework import register_pursuit
+from plugins.pursuit.proximal_gradient import LassoPursuitConfig, ProximalGradientPursuit
+
+
+@dataclass
+class IstaConfig(LassoPursuitConfig):
+    max_iter: int = 500
+
+
+@register_pursuit("ista", config=IstaConfig)
+class Ista(ProximalGradientPursuit):
+    accelerate = False

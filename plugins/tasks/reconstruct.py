@@ -1,0 +1,52 @@
+"""Task ``reconstruct``: code held-out signals and measure fit, sparsity and the dictionary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from framework import PluginConfig, metrics, register_task
+from framework.interfaces import SparselandDataModule, SparselandModule, Task
+
+
+@dataclass
+class ReconstructConfig(PluginConfig):
+    pass
+
+
+@register_task("reconstruct", config=ReconstructConfig)
+class Reconstruct(Task):
+    def run(
+        self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
+    ) -> dict[str, float]:
+        xs, raws, codes_all, objectives, initial = [], [], [], [], []
+        D0 = getattr(model, "initial_dictionary", None)
+        for batch in datamodule.test_dataloader():
+            x = batch["x"].to(model.device)
+            codes = model.encode(x)
+            xs.append(x)
+            raws.append(batch["raw"].to(model.device))
+            codes_all.append(codes)
+            objectives.append(model.objective(x, codes))
+            if D0 is not None:  # the same pursuit with the dictionary training started from
+                initial.append(model.objective(x, model.encode(x, D0), D0))  # type: ignore[call-arg]
+        x, raw, codes = torch.cat(xs), torch.cat(raws), torch.cat(codes_all)
+        x_hat = model.decode(codes)
+        pre = datamodule.preprocessor
+        pixels_hat = pre.inverse_transform(x_hat, raw=raw) if pre is not None else x_hat
+        out = {
+            "test/objective": float(torch.cat(objectives).mean()),
+            "test/mse": metrics.mse(x, x_hat),
+            "test/psnr": metrics.psnr(raw, pixels_hat.clamp(0.0, 1.0), data_range=1.0),
+            "test/l0": metrics.mean_l0(codes),
+            "test/l1": metrics.mean_l1(codes),
+            "test/kurtosis": metrics.kurtosis(codes),
+        }
+        if initial:
+            out["test/objective_initial"] = float(torch.cat(initial).mean())
+        D = getattr(model, "D", None)
+        if isinstance(D, torch.Tensor):
+            out["test/coherence"] = metrics.mutual_coherence(D)
+        return out
