@@ -5,7 +5,9 @@ Running statistics over mini-batches, with a forgetting factor β_t = (1 − 1/t
 Then block-coordinate descent on the columns (their Algorithm 2):
     u_j = (b_j − D a_j) / A_jj + d_j,   d_j = u_j / ‖u_j‖.
 (Mairal et al. project onto the unit ball; we keep atoms on the sphere, as the model
-requires unit-norm atoms.) Atoms with no energy in A are replaced by the worst-coded signals.
+requires unit-norm atoms.) Atoms with no energy in A (or, optionally, near-duplicates of
+another atom) are replaced by the worst-coded signals of the batch; the candidates are
+gathered from every DDP process and ranked by residual, so all processes agree.
 """
 
 from __future__ import annotations
@@ -17,6 +19,15 @@ import torch
 from framework import PluginConfig, register_learner
 from framework.errors import check
 from framework.interfaces import DictionaryLearner
+from plugins.dictionary.atom_updates import (
+    bcd_columns,
+    candidate_statistics,
+    duplicate_atoms,
+    replace_atoms,
+    unused_atoms,
+)
+
+__all__ = ["OnlineConfig", "OnlineLearner", "bcd_columns"]
 
 
 @dataclass
@@ -25,47 +36,13 @@ class OnlineConfig(PluginConfig):
     n_sweeps: int = 1  # BCD passes over the columns per mini-batch
     replace_unused: bool = True
     unused_threshold: float = 1e-6  # A_jj below this × mean(diag A): the atom is unused
+    max_coherence: float = 1.0  # also replace atoms with |d_iᵀd_j| above this (1: never)
 
     def __post_init__(self) -> None:
         check(self.forget_rho >= 0, "forget_rho", f"must be >= 0, got {self.forget_rho}")
         check(self.n_sweeps >= 1, "n_sweeps", f"must be >= 1, got {self.n_sweeps}")
-
-
-def bcd_columns(D: torch.Tensor, A: torch.Tensor, B: torch.Tensor, sweeps: int) -> None:
-    """Block-coordinate descent on min_D ½tr(Dᵀ D A) − tr(Dᵀ B), ‖d_j‖ = 1, in place."""
-    diag = torch.diagonal(A)
-    for _ in range(sweeps):
-        for j in range(D.shape[1]):
-            if diag[j] <= 0:
-                continue
-            u = D[:, j] + (B[:, j] - D @ A[:, j]) / diag[j]
-            norm = u.norm()
-            if norm > 0:
-                D[:, j] = u / norm
-
-
-def replace_unused(
-    D: torch.Tensor, A: torch.Tensor, B: torch.Tensor, candidates: torch.Tensor, threshold: float
-) -> int:
-    """Swap unused atoms for the normalised worst-coded signals; returns how many."""
-    diag = torch.diagonal(A)
-    unused = (diag <= threshold * diag.mean().clamp_min(1e-30)).nonzero().squeeze(1)
-    n = min(int(unused.numel()), int(candidates.shape[0]))
-    if n == 0:
-        return 0
-    idx = unused[:n]
-    new = candidates[:n].T
-    D[:, idx] = new / new.norm(dim=0, keepdim=True).clamp_min(1e-12)
-    A[idx, :] = 0.0
-    A[:, idx] = 0.0
-    B[:, idx] = 0.0
-    return n
-
-
-def worst_coded(x: torch.Tensor, codes: torch.Tensor, D: torch.Tensor, k: int) -> torch.Tensor:
-    """The ``k`` signals with the largest residual ‖x − D h‖ (candidates for new atoms)."""
-    residual = (x - codes @ D.T).norm(dim=1)
-    return x[residual.topk(min(k, x.shape[0])).indices]
+        check(0 < self.max_coherence <= 1, "max_coherence",
+              f"must be in (0, 1], got {self.max_coherence}")
 
 
 @register_learner("online", config=OnlineConfig)
@@ -84,8 +61,8 @@ class OnlineLearner(DictionaryLearner):
         return {
             "A": codes.T @ codes,
             "B": x.T @ codes,
-            "n": torch.tensor(float(x.shape[0]), device=x.device),
-            "gather_candidates": worst_coded(x, codes, dictionary, 8),
+            "n": torch.tensor(float(x.shape[0]), device=x.device, dtype=x.dtype),
+            **candidate_statistics(x, codes, dictionary),
         }
 
     def update(
@@ -98,9 +75,15 @@ class OnlineLearner(DictionaryLearner):
         t = float(state["t"])
         beta = (1.0 - 1.0 / t) ** self.config.forget_rho
         n = stats["n"].clamp_min(1.0)
-        state["A"].mul_(beta).add_(stats["A"] / n)
-        state["B"].mul_(beta).add_(stats["B"] / n)
-        bcd_columns(dictionary, state["A"], state["B"], self.config.n_sweeps)
+        A, B = state["A"], state["B"]
+        A.mul_(beta).add_(stats["A"] / n)
+        B.mul_(beta).add_(stats["B"] / n)
+        bcd_columns(dictionary, A, B, self.config.n_sweeps)
         if self.config.replace_unused and t > 1:
-            replace_unused(dictionary, state["A"], state["B"], stats["gather_candidates"],
-                           self.config.unused_threshold)
+            replace = unused_atoms(A, self.config.unused_threshold)
+            replace |= duplicate_atoms(dictionary, self.config.max_coherence)
+            idx = replace_atoms(dictionary, replace, stats["gather_candidates"],
+                                stats["gather_residuals"])
+            A[idx, :] = 0.0  # a new atom starts with no history
+            A[:, idx] = 0.0
+            B[:, idx] = 0.0

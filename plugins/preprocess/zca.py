@@ -41,7 +41,7 @@ class ZcaWhitening(Preprocessor):
         inv_sqrt = torch.where(keep, evals.rsqrt(), torch.zeros_like(evals))
         sqrt = torch.where(keep, evals.sqrt(), torch.zeros_like(evals))
         self.state = {
-            "mean": mean.float(),
+            "mean": mean,
             "whiten": (evecs * inv_sqrt) @ evecs.T,
             "colour": (evecs * sqrt) @ evecs.T,
         }

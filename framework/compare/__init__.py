@@ -1,0 +1,16 @@
+"""Compare runs recorded in MLflow: a table over seeds and a few plots (``sparseland-compare``)."""
+
+from framework.compare.query import CompareError, RunRecord, runs_of_experiment, runs_of_parent
+from framework.compare.table import Comparison, Group, compare, to_markdown, write_csv
+
+__all__ = [
+    "CompareError",
+    "Comparison",
+    "Group",
+    "RunRecord",
+    "compare",
+    "runs_of_experiment",
+    "runs_of_parent",
+    "to_markdown",
+    "write_csv",
+]

@@ -1,0 +1,155 @@
+"""Building blocks shared by the neural models: a base module trained by Adam, image shapes,
+denoising pairs and the soft threshold."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from framework import PluginConfig
+from framework.errors import ConfigError, ShapeError, check
+from framework.interfaces import SparselandModule
+
+
+@dataclass
+class NeuralConfig(PluginConfig):
+    """Optimisation settings every back-propagation model shares."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        check(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+
+
+class NeuralModule(SparselandModule):
+    """A model trained by back-propagation with Lightning's automatic optimisation.
+
+    Subclasses implement :meth:`loss` (a scalar and metrics to log); training and validation
+    steps log them as ``train/*`` and ``val/*`` learning curves.
+    """
+
+    @staticmethod
+    def check_compatible(spec: Any) -> None:
+        """Neural models need neither the run's pursuit nor its learner: both are ignored."""
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(
+            self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, extra = self.loss(batch)
+        self.log_dict({"train/loss": loss.detach(), **{f"train/{k}": v for k, v in extra.items()}})
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, extra = self.loss(batch)
+        self.log_dict({"val/loss": loss, **{f"val/{k}": v for k, v in extra.items()}},
+                      prog_bar=True)
+
+
+def as_images(x: torch.Tensor) -> torch.Tensor:
+    """A batch as grey images (n, 1, H, W): rows (n, d) with d a square, (n, H, W) or (n, C, H, W)."""
+    if x.ndim == 4:
+        return x
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim == 2:
+        side = math.isqrt(x.shape[1])
+        if side * side == x.shape[1]:
+            return x.reshape(x.shape[0], 1, side, side)
+    raise ShapeError(
+        f"expected images (n, C, H, W) or square flattened patches (n, d), got {tuple(x.shape)}; "
+        "use an image dataset (digits, image_crops) or square patches"
+    )
+
+
+def as_rows(x: torch.Tensor) -> torch.Tensor:
+    """A batch as rows (n, d): images are flattened."""
+    return x.reshape(x.shape[0], -1)
+
+
+def soft_threshold(v: torch.Tensor, theta: torch.Tensor | float) -> torch.Tensor:
+    """S_θ(v) = sign(v)·max(|v| − θ, 0), differentiable in v and θ (θ broadcast per unit)."""
+    return torch.sign(v) * torch.relu(v.abs() - theta)
+
+
+def denoising_pair(
+    batch: dict[str, torch.Tensor], sigma: float, corrupted: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(noisy, clean) images from a batch.
+
+    A denoising dataset gives both (``x`` and ``clean``); under a corruption preprocessor
+    ``x`` is corrupted and ``raw`` is clean; otherwise the clean ``x`` is corrupted here by
+    Gaussian noise of standard deviation ``sigma`` (on the data's scale).
+    """
+    if "clean" in batch:
+        return as_images(batch["x"]), as_images(batch["clean"])
+    if corrupted and "raw" in batch:
+        return as_images(batch["x"]), as_images(batch["raw"])
+    clean = as_images(batch["x"])
+    return clean + sigma * torch.randn_like(clean), clean
+
+
+def reconstruction_loss(
+    output: torch.Tensor, target: torch.Tensor, kind: str, l1_weight: float = 0.5
+) -> torch.Tensor:
+    """Mean L2 (squared error), L1 (absolute error) or their mix (1 − w)·L2 + w·L1."""
+    if kind == "l2":
+        return (output - target).pow(2).mean()
+    if kind == "l1":
+        return (output - target).abs().mean()
+    if kind == "mixed":
+        diff = output - target
+        return (1.0 - l1_weight) * diff.pow(2).mean() + l1_weight * diff.abs().mean()
+    raise ConfigError("model.loss", f"'{kind}' is not a loss", "choose one of l2, l1, mixed")
+
+
+LOSSES = ("l2", "l1", "mixed")
+
+
+def first_layer_filters(conv: nn.Conv2d) -> torch.Tensor:
+    """The filters of a first convolution as images (out·in, k, k), for the atoms PNG."""
+    w = conv.weight.detach()
+    return w.reshape(-1, w.shape[-2], w.shape[-1])
+
+
+def input_is_corrupted(module: SparselandModule) -> bool:
+    """Whether the run's preprocessor corrupts the signals (then ``raw`` holds the clean ones)."""
+    pre = getattr(module.context.datamodule, "preprocessor", None)
+    return bool(getattr(pre, "corrupts", False))
+
+
+def psnr_db(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of images in [0, 1] (a tensor, for logging inside a step)."""
+    mse = (x.clamp(0.0, 1.0) - ref).pow(2).mean().clamp_min(1e-12)
+    return -10.0 * torch.log10(mse)
+
+
+@torch.no_grad()
+def denoise_whole_image(
+    restore: Callable[[torch.Tensor], torch.Tensor], noisy: torch.Tensor, multiple: int = 1,
+    device: Any = None,
+) -> torch.Tensor:
+    """Apply a fully convolutional ``restore`` (images (1, 1, H, W) → same) to one grey image
+    (H, W) and clamp to [0, 1]. The image is padded by reflection to a multiple of
+    ``multiple`` (the total stride of an encoder) and the output cropped back."""
+    if noisy.ndim != 2:
+        raise ShapeError(f"denoise_image expects a grey image (H, W), got {tuple(noisy.shape)}")
+    h, w = noisy.shape
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    x = noisy.to(device=device, dtype=torch.float32)[None, None]
+    if pad_h or pad_w:
+        x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+    out = restore(x)[0, 0, :h, :w]
+    return out.clamp(0.0, 1.0).to(noisy.device)

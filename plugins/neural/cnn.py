@@ -1,0 +1,171 @@
+"""Model ``cnn``: a convolutional classifier, or a residual denoiser (DnCNN).
+
+Classifier (LeCun et al. 1998; batch norm: Ioffe and Szegedy 2015; dropout: Srivastava et al.
+2014): blocks of conv → [batch norm] → ReLU → [pooling], then [dropout] → linear, trained on
+the cross-entropy of the labels.
+
+Denoiser (Zhang et al. 2017, "Beyond a Gaussian denoiser", eq. 1): the network R predicts the
+noise of y = x + v, the estimate is x̂ = y − R(y), and the loss is ‖R(y) − (y − x)‖²
+averaged over pixels (= ‖x̂ − x‖²). Layers: conv + ReLU, (depth − 2) × (conv + BN + ReLU), conv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from framework import register_model
+from framework.errors import ConfigError, check
+from framework.interfaces import ModelContext
+from plugins.neural.blocks import (
+    LOSSES,
+    NeuralConfig,
+    NeuralModule,
+    as_images,
+    denoise_whole_image,
+    denoising_pair,
+    first_layer_filters,
+    input_is_corrupted,
+    psnr_db,
+    reconstruction_loss,
+)
+
+MODES = ("classifier", "denoiser")
+POOLINGS = ("max", "avg", "none")
+
+
+@dataclass
+class CnnConfig(NeuralConfig):
+    mode: str = "classifier"
+    # classifier: one block per entry (its output channels)
+    channels: list[int] = field(default_factory=lambda: [32, 64])
+    kernel_size: int = 3
+    batch_norm: bool = True
+    pooling: str = "max"
+    dropout: float = 0.0
+    # denoiser (DnCNN): conv layers and their width; noise added to clean data (0–255 scale)
+    depth: int = 17
+    width: int = 64
+    sigma: float = 25.0
+    loss: str = "l2"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.mode in MODES, "mode", f"'{self.mode}' is not a mode", f"choose one of {MODES}")
+        check(all(c >= 1 for c in self.channels) and bool(self.channels), "channels",
+              f"must be a non-empty list of positive counts, got {self.channels}")
+        check(self.kernel_size % 2 == 1, "kernel_size", f"must be odd, got {self.kernel_size}")
+        check(self.pooling in POOLINGS, "pooling", f"'{self.pooling}' is not a pooling",
+              f"choose one of {POOLINGS}")
+        check(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
+        check(self.depth >= 2, "depth", f"must be >= 2, got {self.depth}")
+        check(self.width >= 1, "width", f"must be >= 1, got {self.width}")
+        check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
+        check(self.loss in LOSSES, "loss", f"'{self.loss}' is not a loss", f"choose one of {LOSSES}")
+
+
+def classifier_features(config: CnnConfig, in_channels: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    k = config.kernel_size
+    for out in config.channels:
+        layers.append(nn.Conv2d(in_channels, out, k, padding=k // 2))
+        if config.batch_norm:
+            layers.append(nn.BatchNorm2d(out))
+        layers.append(nn.ReLU())
+        if config.pooling != "none":
+            pool = nn.MaxPool2d if config.pooling == "max" else nn.AvgPool2d
+            layers.append(pool(2, ceil_mode=True))
+        in_channels = out
+    return nn.Sequential(*layers)
+
+
+def dncnn(config: CnnConfig, channels: int) -> nn.Sequential:
+    k, w = config.kernel_size, config.width
+    layers: list[nn.Module] = [nn.Conv2d(channels, w, k, padding=k // 2), nn.ReLU()]
+    for _ in range(config.depth - 2):
+        layers.append(nn.Conv2d(w, w, k, padding=k // 2, bias=not config.batch_norm))
+        if config.batch_norm:
+            layers.append(nn.BatchNorm2d(w))
+        layers.append(nn.ReLU())
+    layers.append(nn.Conv2d(w, channels, k, padding=k // 2))
+    return nn.Sequential(*layers)
+
+
+@register_model("cnn", config=CnnConfig)
+class Cnn(NeuralModule):
+    @staticmethod
+    def check_compatible(spec: Any) -> None:
+        from framework import registry
+
+        if spec["model"].mode == "classifier" and spec["dataset"] is not None:
+            dataset = registry.get("dataset", spec["dataset"].name).cls
+            if not getattr(dataset, "has_labels", False):
+                raise ConfigError("model.mode", f"a classifier needs labels and dataset "
+                                  f"'{spec['dataset'].name}' has none",
+                                  "use dataset=digits or dataset=mnist, or model.mode=denoiser")
+
+    def __init__(self, config: CnnConfig, context: ModelContext) -> None:
+        super().__init__(config, context)
+        dm = context.datamodule
+        probe = as_images(torch.zeros(2, *dm.signal_shape))
+        channels = probe.shape[1]
+        if config.mode == "classifier":
+            if dm.n_classes < 2:
+                raise ConfigError("dataset", "a classifier needs at least 2 classes",
+                                  "use a labelled dataset (digits, mnist)")
+            self.features = classifier_features(config, channels)
+            with torch.no_grad():
+                n_features = self.features.eval()(probe).flatten(1).shape[1]
+            self.head = nn.Sequential(nn.Flatten(), nn.Dropout(config.dropout),
+                                      nn.Linear(n_features, dm.n_classes))
+            self.first_conv = self.features[0]
+        else:
+            self.noise_net = dncnn(config, channels)
+            self.first_conv = self.noise_net[0]
+
+    # -- classifier
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(as_images(x)))  # type: ignore[no-any-return]
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(x).argmax(dim=1)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Classifier: the features fed to the linear head. Denoiser: the noise estimate."""
+        if self.config.mode == "classifier":
+            return self.features(as_images(x)).flatten(1)  # type: ignore[no-any-return]
+        return self.noise_net(as_images(x))  # type: ignore[no-any-return]
+
+    # -- denoiser
+    def restore(self, noisy: torch.Tensor) -> torch.Tensor:
+        """x̂ = y − R(y) (residual learning)."""
+        return noisy - self.noise_net(noisy)
+
+    def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
+        """Denoise one grey image (H, W) in [0, 1]. The DnCNN is blind: it was trained at the
+        noise level of its data (``model.sigma``), ``sigma`` is not an input."""
+        if self.config.mode != "denoiser":
+            raise ConfigError("model.mode", "this CNN is a classifier", "train model.mode=denoiser")
+        was_training = self.training
+        self.eval()
+        out = denoise_whole_image(self.restore, noisy, device=self.device)
+        self.train(was_training)
+        return out
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+        if self.config.mode == "classifier":
+            logits = self.logits(batch["x"])
+            y = batch["y"].long()
+            accuracy = (logits.argmax(dim=1) == y).float().mean()
+            return F.cross_entropy(logits, y), {"accuracy": accuracy}
+        noisy, clean = denoising_pair(batch, self.config.sigma / 255.0, input_is_corrupted(self))
+        restored = self.restore(noisy)
+        loss = reconstruction_loss(restored, clean, self.config.loss)
+        return loss, {"psnr": psnr_db(restored.detach(), clean)}
+
+    def atoms(self) -> torch.Tensor | None:
+        return first_layer_filters(self.first_conv)

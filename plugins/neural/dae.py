@@ -1,0 +1,120 @@
+"""Model ``dae``: a convolutional denoising autoencoder (Vincent et al. 2008; convolutional
+form as in Forsyth's notes on learned image representations).
+
+Encoder: per level a strided convolution (stride 2) and a ReLU; decoder: per level an
+upsampling (×2, back to the size of the level above) and a convolution + ReLU, then a last
+convolution to the image channels. Trained on (corrupted, clean) pairs: the corruption keeps
+the network from learning the identity, which would reconstruct but not denoise. Loss: L2,
+L1 or (1 − w)·L2 + w·L1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from framework import register_model
+from framework.errors import check
+from framework.interfaces import ModelContext
+from plugins.neural.blocks import (
+    LOSSES,
+    NeuralConfig,
+    NeuralModule,
+    as_images,
+    denoise_whole_image,
+    denoising_pair,
+    first_layer_filters,
+    input_is_corrupted,
+    psnr_db,
+    reconstruction_loss,
+)
+
+UPSAMPLINGS = ("nearest", "bilinear")
+
+
+@dataclass
+class DaeConfig(NeuralConfig):
+    channels: list[int] = field(default_factory=lambda: [32, 64])  # one level per entry
+    kernel_size: int = 3
+    upsampling: str = "bilinear"
+    loss: str = "l2"
+    l1_weight: float = 0.5  # weight of L1 in the mixed loss
+    sigma: float = 25.0  # Gaussian noise (0–255 scale) added when the data come clean
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(bool(self.channels) and all(c >= 1 for c in self.channels), "channels",
+              f"must be a non-empty list of positive counts, got {self.channels}")
+        check(self.kernel_size % 2 == 1, "kernel_size", f"must be odd, got {self.kernel_size}")
+        check(self.upsampling in UPSAMPLINGS, "upsampling", f"'{self.upsampling}' is not one",
+              f"choose one of {UPSAMPLINGS}")
+        check(self.loss in LOSSES, "loss", f"'{self.loss}' is not a loss", f"choose one of {LOSSES}")
+        check(0 <= self.l1_weight <= 1, "l1_weight", f"must be in [0, 1], got {self.l1_weight}")
+        check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
+
+
+@register_model("dae", config=DaeConfig)
+class DenoisingAutoencoder(NeuralModule):
+    def __init__(self, config: DaeConfig, context: ModelContext) -> None:
+        super().__init__(config, context)
+        signal_shape = tuple(context.datamodule.signal_shape)
+        self._rows = len(signal_shape) == 1
+        channels = as_images(torch.zeros(1, *signal_shape)).shape[1]
+        k, widths = config.kernel_size, list(config.channels)
+        ins = [channels, *widths[:-1]]
+        self.down = nn.ModuleList(
+            nn.Conv2d(i, o, k, stride=2, padding=k // 2) for i, o in zip(ins, widths)
+        )
+        outs = [*ins[1:], widths[0]][::-1]  # decoder widths mirror the encoder
+        self.up = nn.ModuleList(nn.Conv2d(i, o, k, padding=k // 2)
+                                for i, o in zip(widths[::-1], outs))
+        self.out = nn.Conv2d(widths[0], channels, k, padding=k // 2)
+        self._sizes: list[tuple[int, int]] = []
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        h = as_images(x)
+        self._sizes = []
+        for conv in self.down:
+            self._sizes.append((h.shape[-2], h.shape[-1]))
+            h = F.relu(conv(h))
+        return h
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes back to images; sizes are those of the last :meth:`encode` (or doubled)."""
+        h = codes
+        sizes = self._sizes[::-1] if len(self._sizes) == len(self.up) else [None] * len(self.up)
+        for conv, size in zip(self.up, sizes):
+            if size is None:
+                size = (2 * h.shape[-2], 2 * h.shape[-1])
+            align = False if self.config.upsampling == "bilinear" else None
+            h = F.relu(conv(F.interpolate(h, size=size, mode=self.config.upsampling,
+                                          align_corners=align)))
+        out = self.out(h)
+        return out.flatten(1) if self._rows else out
+
+    def restore(self, noisy: torch.Tensor) -> torch.Tensor:
+        return as_images(self.decode(self.encode(noisy)))
+
+    def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
+        """Denoise one grey image (H, W) in [0, 1] (trained at the noise of its data)."""
+        was_training = self.training
+        self.eval()
+        rows, self._rows = self._rows, False
+        try:
+            return denoise_whole_image(self.restore, noisy, device=self.device)
+        finally:
+            self._rows = rows
+            self.train(was_training)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+        noisy, clean = denoising_pair(batch, self.config.sigma / 255.0, input_is_corrupted(self))
+        restored = self.restore(noisy)
+        loss = reconstruction_loss(restored, clean, self.config.loss, self.config.l1_weight)
+        return loss, {"psnr": psnr_db(restored.detach(), clean)}
+
+    def atoms(self) -> torch.Tensor | None:
+        return first_layer_filters(self.down[0])  # type: ignore[arg-type]

@@ -1,0 +1,145 @@
+"""Model ``lista``: learned ISTA (Gregor and LeCun 2010, "Learning fast approximations of
+sparse coding", Algorithm 3).
+
+ISTA for ½‖x − D z‖² + λ‖z‖₁ from z = 0 is z ← h_θ(W_e x + S z) with W_e = Dᵀ/L,
+S = I − DᵀD/L, θ = λ/L (L = ‖D‖²). LISTA unrolls T such layers (the first is h_θ(W_e x)) and
+learns W_e, S and θ (one set shared by all layers when tied, one per layer otherwise), either
+to match the codes of the run's pursuit (``target=fista``: ½‖z_T − z*‖², the paper's loss)
+or to minimise the Lasso objective of z_T directly (``target=lasso``). Initialised at the ISTA
+values, T layers compute exactly T ISTA iterations. The dictionary D stays fixed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from framework import register_model
+from framework.errors import ConfigError, DataNotFoundError, check
+from framework.interfaces import ModelContext
+from framework.operators import MatrixOperator
+from plugins.models.dictionary_init import INITS
+from plugins.neural.blocks import NeuralConfig, NeuralModule, as_rows, soft_threshold
+from plugins.neural.sparse_coding import (
+    atoms_as_images,
+    check_lasso_pursuit,
+    lasso_objective,
+    lasso_pursuit,
+    start_dictionary,
+)
+
+TARGETS = ("fista", "lasso")
+
+
+@dataclass
+class ListaConfig(NeuralConfig):
+    n_layers: int = 10
+    tied: bool = False
+    target: str = "fista"
+    n_atoms: int = 128
+    init: str = "dct"  # the fixed dictionary, unless `dictionary` names a file
+    dictionary: str = ""  # a .pt / .safetensors file holding an (m, k) tensor "dictionary"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+        check(self.target in TARGETS, "target", f"'{self.target}' is not a target",
+              f"choose one of {TARGETS}")
+        check(self.n_atoms >= 1, "n_atoms", f"must be >= 1, got {self.n_atoms}")
+        check(self.init in INITS, "init", f"'{self.init}' is not an initialisation",
+              f"choose one of {', '.join(INITS)}")
+
+
+def load_dictionary(path: str) -> torch.Tensor:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataNotFoundError(f"model.dictionary={path}: no such file (looked for "
+                                f"{file.resolve()}); save an (m, k) tensor under 'dictionary'")
+    if file.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(file))["dictionary"].float()
+    loaded = torch.load(file, map_location="cpu", weights_only=True)
+    return (loaded["dictionary"] if isinstance(loaded, dict) else loaded).float()
+
+
+class UnrolledIsta(nn.Module):
+    """T layers z ← h_θ(W_e x + S z); weights start at the ISTA values of D and λ."""
+
+    def __init__(self, D: torch.Tensor, lam: float, n_layers: int, tied: bool,
+                 positive: bool = False) -> None:
+        super().__init__()
+        lipschitz = MatrixOperator(D).lipschitz()  # ‖D‖², exactly as ISTA uses it
+        k = D.shape[1]
+        copies = 1 if tied else n_layers
+        w_e = D.T / lipschitz
+        s = torch.eye(k) - D.T @ D / lipschitz
+        theta = torch.full((k,), lam / lipschitz)
+        self.w_e = nn.Parameter(w_e.expand(copies, -1, -1).clone())
+        self.s = nn.Parameter(s.expand(copies, -1, -1).clone())
+        self.theta = nn.Parameter(theta.expand(copies, -1).clone())
+        self.n_layers, self.tied, self.positive = n_layers, tied, positive
+
+    def shrink(self, v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        return torch.relu(v - theta) if self.positive else soft_threshold(v, theta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.shrink(x @ self.w_e[0].T, self.theta[0])
+        for t in range(1, self.n_layers):
+            i = 0 if self.tied else t
+            z = self.shrink(x @ self.w_e[i].T + z @ self.s[i].T, self.theta[i])
+        return z
+
+
+@register_model("lista", config=ListaConfig)
+class Lista(NeuralModule):
+    @staticmethod
+    def check_compatible(spec: Any) -> None:
+        check_lasso_pursuit("lista", spec)
+
+    def __init__(self, config: ListaConfig, context: ModelContext) -> None:
+        super().__init__(config, context)
+        self.pursuit = lasso_pursuit(context)
+        self.lam = float(self.pursuit.config.lam)
+        dm = context.datamodule
+        if config.dictionary:
+            D = load_dictionary(config.dictionary)
+        else:
+            D = start_dictionary(config.init, config.n_atoms, dm, config.seed)
+        m = math.prod(dm.signal_shape) if dm.signal_shape else D.shape[0]
+        if D.shape[0] != m:
+            raise ConfigError("model.dictionary", f"atoms of size {D.shape[0]} do not fit "
+                              f"signals of size {m}", "use a dictionary learned on these signals")
+        self.register_buffer("D", D)
+        positive = bool(getattr(self.pursuit.config, "positive", False))
+        self.network = UnrolledIsta(D, self.lam, config.n_layers, config.tied, positive)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(as_rows(x))  # type: ignore[no-any-return]
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return codes @ self.D.T
+
+    def objective(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return lasso_objective(as_rows(x), codes, self.D, self.lam)
+
+    def atoms(self) -> torch.Tensor | None:
+        return atoms_as_images(self.D, self.context.datamodule)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+        x = as_rows(batch["x"]).float()
+        z = self.encode(x)
+        objective = self.objective(x, z).mean()
+        if self.config.target == "lasso":
+            return objective, {"objective": objective.detach()}
+        with torch.no_grad():
+            target = self.pursuit(x, self.D)
+        loss = 0.5 * (z - target).pow(2).sum(dim=1).mean()
+        code_error = (z.detach() - target).norm() / target.norm().clamp_min(1e-12)
+        return loss, {"objective": objective.detach(), "code_error": code_error}

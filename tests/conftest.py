@@ -1,0 +1,59 @@
+"""Shared fixtures: composing real configs and reading a real MLflow store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from framework.app import config_dir, prepare
+
+# Small sizes so an end-to-end run takes seconds on a 2-core CPU.
+SMALL = [
+    "dataset.n_train=2048",
+    "dataset.n_val=256",
+    "dataset.n_test=512",
+    "model.n_atoms=64",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.accelerator=cpu",
+]
+
+prepare()
+
+
+@pytest.fixture
+def outputs(tmp_path: Path) -> Path:
+    path = tmp_path / "outputs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_config(outputs: Path) -> Callable[..., DictConfig]:
+    def make(*overrides: str, small: bool = True) -> DictConfig:
+        args = [*(SMALL if small else []), f"paths.outputs={outputs}", *overrides]
+        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+            return compose("config", overrides=args)
+
+    return make
+
+
+def store(outputs: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{outputs / 'mlflow.db'}")
+
+
+def run_app(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``sparseland`` console script (Hydra app) in a subprocess."""
+    exe = Path(sys.executable).with_name("sparseland")
+    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    full_env.update(env or {})
+    return subprocess.run([str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=600)
