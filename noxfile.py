@@ -43,6 +43,10 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks against scikit-learn, SPAMS and sporco; results go to benchmarks/results/."""
     install(session, "dev,bench")
-    for script in ("benchmarks/pursuit.py", "benchmarks/learners.py",
-                   "benchmarks/convolutional.py", "benchmarks/neural.py"):
+    for script in (
+        "benchmarks/pursuit.py",
+        "benchmarks/learners.py",
+        "benchmarks/convolutional.py",
+        "benchmarks/neural.py",
+    ):
         session.run("python", script, *session.posargs)

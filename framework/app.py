@@ -26,8 +26,72 @@ def prepare() -> None:
     from framework.registry import load_plugins
 
     load_plugins()
+    register_resolvers()
     register_framework_configs()
     register_plugin_presets()
+
+
+CONFIG_GROUPS = (
+    "model",
+    "pursuit",
+    "learner",
+    "preprocess",
+    "dataset",
+    "task",
+    "trainer",
+    "logger",
+    "paths",
+    "experiment",
+    "hparams_search",
+)
+
+
+def preflight(overrides: list[str]) -> None:
+    """Refuse a config-group override whose value is not a name (``pursuit=0``) with a short
+    message; Hydra itself would answer with a traceback. Other problems are left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from framework import registry
+    from framework.errors import ConfigError
+
+    parser = OverridesParser.create()
+    parsed = []
+    for text in (o for o in overrides if "=" in o and not o.startswith("-")):
+        try:
+            parsed.extend(parser.parse_overrides([text]))
+        except HydraException as exc:
+            reason = str(exc).splitlines()[0]
+            raise ConfigError(
+                text.split("=")[0].lstrip("+~"),
+                f"cannot parse '{text}' ({reason})",
+                "quote values with special characters, e.g. key='a b'",
+            ) from None
+    for override in parsed:
+        group = override.key_or_group
+        if group not in CONFIG_GROUPS:
+            continue
+        values = (
+            list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        )
+        for value in values:
+            if value is not None and not isinstance(value, str):
+                kinds = registry.names(group) if group in registry.KINDS else []
+                choices = (
+                    f"choose one of {', '.join(kinds)}" if kinds else "name one of its options"
+                )
+                raise ConfigError(group, f"'{value}' is not a {group} name", choices)
+
+
+def register_resolvers() -> None:
+    """``${sl.quick:full,small}``: ``small`` when the run says ``quick=true`` (presets use it)."""
+    from omegaconf import OmegaConf
+
+    def quick(full: object, small: object, *, _root_: DictConfig) -> object:
+        return small if _root_.get("quick", False) else full
+
+    if not OmegaConf.has_resolver("sl.quick"):
+        OmegaConf.register_new_resolver("sl.quick", quick)
 
 
 def job(cfg: DictConfig) -> float | None:
@@ -50,7 +114,7 @@ def job(cfg: DictConfig) -> float | None:
             raise
         log.exception("job failed (%s); the sweep goes on", exc)
         return None
-    objective = metrics.get("test/objective")
+    objective = metrics.get(str(cfg.get("objective_metric", "test/objective")))
     return float(objective) if objective is not None else None
 
 
@@ -59,6 +123,7 @@ def main() -> None:
 
     try:
         prepare()
+        preflight(sys.argv[1:])
     except SparselandError as exc:
         print(f"sparseland: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -19,7 +19,8 @@ BACKENDS = ("torch", "cupy")
 
 def namespace(*arrays: Any) -> ModuleType:
     """The array-API namespace of ``arrays`` (torch, CuPy, or NumPy)."""
-    return array_api_compat.array_namespace(*arrays)  # type: ignore[no-any-return]
+    namespace_: ModuleType = array_api_compat.array_namespace(*arrays)
+    return namespace_
 
 
 def require_cupy() -> ModuleType:
@@ -37,7 +38,7 @@ def require_cupy() -> ModuleType:
         raise BackendUnavailableError(
             "backend=cupy needs a CUDA GPU and none is visible; use backend=torch."
         ) from None
-    return cupy  # type: ignore[no-any-return]
+    return cupy
 
 
 def to_backend(tensor: torch.Tensor, backend: str) -> Any:

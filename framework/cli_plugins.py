@@ -18,7 +18,10 @@ def describe(kind: str | None = None) -> str:
             continue
         lines.append(f"{k}:")
         for entry in found:
-            lines.append(f"  {entry.name:<14} {entry.module}.{entry.cls.__name__}  [{entry.distribution} {entry.version}]")
+            lines.append(
+                f"  {entry.name:<14} {entry.module}.{entry.cls.__name__}"
+                f"  [{entry.distribution} {entry.version}]"
+            )
             for f in dataclasses.fields(entry.config_cls):
                 if f.name == "name":
                     continue

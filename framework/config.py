@@ -22,8 +22,8 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     val_check_interval: Any = 1.0
     check_val_every_n_epoch: int = 1
-    limit_train_batches: Any = 1.0
-    limit_val_batches: Any = 1.0
+    limit_train_batches: Any = None
+    limit_val_batches: Any = None
     num_sanity_val_steps: int = 0
     gradient_clip_val: Any = None
     enable_progress_bar: bool = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 
 
 def reduce_statistics(stats: dict[str, torch.Tensor], trainer: Any) -> dict[str, torch.Tensor]:
@@ -23,3 +24,27 @@ def reduce_statistics(stats: dict[str, torch.Tensor], trainer: Any) -> dict[str,
         else:
             out[key] = strategy.reduce(value.clone(), reduce_op="sum")
     return out
+
+
+# Lightning's DDP wraps the model in DistributedDataParallel, which refuses a module with no
+# parameter that requires a gradient (a dictionary whose atoms are updated in closed form from
+# all-reduced statistics). This strategy wraps only models that have such parameters, so one
+# ``trainer=ddp`` serves both kinds of model.
+
+
+class StatisticsDDPStrategy(DDPStrategy):
+    def configure_ddp(self) -> None:
+        assert self.model is not None
+        if any(p.requires_grad for p in self.model.parameters()):
+            super().configure_ddp()
+        # else: the model all-reduces what it needs itself; every rank keeps the same weights
+
+
+for _name, _method in (("ddp_statistics", "popen"), ("ddp_statistics_spawn", "spawn")):
+    StrategyRegistry.register(
+        _name,
+        StatisticsDDPStrategy,
+        description="DDP that wraps only models with gradient-trained parameters",
+        override=True,
+        start_method=_method,
+    )

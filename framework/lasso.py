@@ -22,7 +22,9 @@ def lasso_objective(x: Any, op: LinearOperator, codes: Any, lam: float) -> Any:
     """Per-signal objective, shape (n,)."""
     xp = namespace(x)
     residual = _flat(xp, x - op.forward(codes))
-    return 0.5 * xp.sum(residual * residual, axis=1) + lam * xp.sum(xp.abs(_flat(xp, codes)), axis=1)
+    return 0.5 * xp.sum(residual * residual, axis=1) + lam * xp.sum(
+        xp.abs(_flat(xp, codes)), axis=1
+    )
 
 
 def lasso_duality_gap(
@@ -32,10 +34,8 @@ def lasso_duality_gap(
     xp = namespace(x)
     residual = x - op.forward(codes)
     correlation = _flat(xp, op.adjoint(residual))
-    if positive:
-        worst = xp.max(correlation, axis=1)
-    else:
-        worst = xp.max(xp.abs(correlation), axis=1)
+    # the dual constraint: ‖Dᵀν‖_∞ ≤ λ, or only Dᵀν ≤ λ when h ≥ 0
+    worst = xp.max(correlation if positive else xp.abs(correlation), axis=1)
     tiny = xp.finfo(x.dtype).tiny
     scale = xp.minimum(xp.ones_like(worst), lam / xp.maximum(worst, xp.full_like(worst, tiny)))
     r = _flat(xp, residual)

@@ -17,7 +17,9 @@ from framework.interfaces.learner import DictionaryLearner
 
 class LearnerOptimizer(torch.optim.Optimizer):
     def __init__(
-        self, dictionary: torch.nn.Parameter, learner: DictionaryLearner,
+        self,
+        dictionary: torch.nn.Parameter,
+        learner: DictionaryLearner,
         state: Callable[[], dict[str, torch.Tensor]],
     ) -> None:
         super().__init__([dictionary], defaults={})
@@ -26,7 +28,7 @@ class LearnerOptimizer(torch.optim.Optimizer):
         self.statistics: dict[str, torch.Tensor] | None = None
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = closure() if closure is not None else None
         if self.statistics is None:
             raise RuntimeError("LearnerOptimizer.step() before its statistics were set")

@@ -20,6 +20,8 @@ from framework.backend import namespace
 
 
 class LinearOperator(ABC):
+    _lipschitz: float | None = None  # cached ‖D‖²
+
     @abstractmethod
     def forward(self, codes: Any) -> Any:
         """Synthesis ``D h``."""
@@ -50,9 +52,8 @@ class LinearOperator(ABC):
         A 1 % margin keeps 1/L a safe gradient step although power iteration
         approaches ‖D‖² from below.
         """
-        cached = getattr(self, "_lipschitz", None)
-        if cached is not None:
-            return float(cached)
+        if self._lipschitz is not None:
+            return self._lipschitz
         xp = namespace(like)
         shape = self.code_shape(like[:1])
         gen = torch.Generator().manual_seed(0)
@@ -70,7 +71,7 @@ class LinearOperator(ABC):
                 break
             estimate = norm
         self._lipschitz = estimate * 1.01
-        return float(self._lipschitz)
+        return self._lipschitz
 
 
 def array_device(x: Any) -> Any:
@@ -84,7 +85,7 @@ class MatrixOperator(LinearOperator):
 
     def __init__(self, matrix: Any) -> None:
         self._matrix = matrix
-        self._lipschitz: float | None = None
+        self._lipschitz = None
 
     @property
     def matrix(self) -> Any:

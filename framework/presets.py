@@ -38,7 +38,11 @@ def register_plugin_presets() -> None:
         for path in sorted(conf.rglob("*.yaml")):
             group = str(path.parent.relative_to(conf)).replace("\\", "/")
             first = path.read_text().splitlines()[:1]
-            package = first[0].split("@package", 1)[1].strip() if first and "@package" in first[0] else None
+            package = (
+                first[0].split("@package", 1)[1].strip()
+                if first and "@package" in first[0]
+                else None
+            )
             node = OmegaConf.load(path)
             cs.store(
                 group=None if group == "." else group,

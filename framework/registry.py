@@ -211,7 +211,9 @@ def make_config(kind: str, name: str, **params: Any) -> Any:
     unknown = sorted(set(params) - fields)
     if unknown:
         valid = ", ".join(sorted(fields - {"name"}))
-        raise ConfigError(f"{kind}.{unknown[0]}", f"not a parameter of {kind} '{name}'", f"valid: {valid}")
+        raise ConfigError(
+            f"{kind}.{unknown[0]}", f"not a parameter of {kind} '{name}'", f"valid: {valid}"
+        )
     return entry.config_cls(**{**params, "name": name})
 
 
@@ -219,7 +221,7 @@ def config_from_node(kind: str, node: DictConfig | Any) -> Any:
     """Turn a composed config node (``cfg.pursuit``) into its validated dataclass."""
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         return node
-    name = node.get("name")
+    name = node.get("name") if isinstance(node, DictConfig) else getattr(node, "name", None)
     entry = get(kind, str(name))
     data = OmegaConf.to_container(node, resolve=True)
     assert isinstance(data, dict)

@@ -1,4 +1,8 @@
-"""Run one job: validate, open the MLflow run, train through Lightning, evaluate, record."""
+"""Run one job: validate, build, open the MLflow run, train through Lightning, evaluate, record.
+
+Order matters for reliability: the config is validated and the data are loaded *before*
+anything is written to MLflow, so a bad value or a missing file leaves no trace in the store.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import logging
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,30 +19,72 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from framework import registry
-from framework.errors import SparselandError
+from framework import distributed, registry
+from framework.errors import SparselandError, TrackingUnavailableError
+from framework.guards import DivergenceGuard
 from framework.images import atoms_grid
-from framework.interfaces import ModelContext
+from framework.interfaces import ModelContext, SparselandDataModule, SparselandModule, Task
 from framework.spec import RunSpec, validate
 from framework.tracking import Tracker, flatten_config, open_store, resolve_tracking_uri
+from framework.tracking.fingerprint import TAG as HASH_TAG
+from framework.tracking.fingerprint import config_hash, find_finished
+from framework.tracking.journal import Journal
 from framework.tracking.lightning_logger import TrackerLogger
 from framework.tracking.sweep import parent_file
 
 log = logging.getLogger("sparseland")
+_STRATEGIES = distributed.StatisticsDDPStrategy  # importing the module registers trainer=ddp's
 RUN_ID_FILE = "mlflow_run_id.txt"
+
+
+@dataclass
+class Job:
+    run_dir: Path
+    run_name: str
+    parent_run_id: str | None
+    in_sweep: bool
+
+
+@dataclass
+class Built:
+    preprocessor: Any
+    datamodule: SparselandDataModule
+    model: SparselandModule
+    task: Task
 
 
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
     """Run the job ``cfg`` (a composed Hydra config); return its ``test/*`` metrics."""
-    spec = validate(cfg)  # config errors surface here, before anything is written
+    spec = validate(cfg)
     job = _job_info(cfg, run_dir)
     resume_dir = Path(cfg.resume).resolve() if cfg.get("resume") else None
     if resume_dir is not None:
         _check_resumable(resume_dir)
-        job["run_dir"] = resume_dir
-    tracker = _open_run(cfg, job, resume_dir)
+        job.run_dir = resume_dir
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    built = _build(spec)  # data errors (missing file, patch larger than image) surface here
+
+    outputs = cfg.paths.outputs
+    uri = resolve_tracking_uri(cfg.logger.tracking_uri, outputs)
+    digest = config_hash(cfg)
     try:
-        metrics = _train_and_evaluate(cfg, spec, job["run_dir"], tracker)
+        client, experiment_id = open_store(uri, cfg.logger.experiment, outputs)
+    except TrackingUnavailableError:
+        if not cfg.logger.offline:
+            raise
+        client, experiment_id = None, ""
+    if client is not None and job.in_sweep and resume_dir is None and not cfg.get("force", False):
+        done = find_finished(client, experiment_id, digest)
+        if done is not None:
+            log.info(
+                "skipped: the same config already finished in run %s (force=true reruns it)",
+                done.info.run_id,
+            )
+            return {k: v for k, v in done.data.metrics.items() if k.startswith("test/")}
+    tracker = _open_run(client, experiment_id, cfg, job, resume_dir, digest, uri)
+    log.info("run %s in %s", tracker.run_id, job.run_dir)
+    try:
+        metrics = _train_and_evaluate(cfg, built, job.run_dir, tracker)
     except BaseException as exc:
         reason = f"{type(exc).__name__}: {exc}"[:4000]
         tracker.set_tags({"sparseland.failure": reason})
@@ -48,10 +94,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
     return metrics
 
 
-def _train_and_evaluate(
-    cfg: DictConfig, spec: RunSpec, run_dir: Path, tracker: Tracker
-) -> dict[str, float]:
-    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+def _build(spec: RunSpec) -> Built:
     preprocessor = (
         registry.build_from_config("preprocess", spec["preprocess"]) if spec["preprocess"] else None
     )
@@ -64,21 +107,29 @@ def _train_and_evaluate(
     )
     model = registry.build_from_config("model", spec["model"], context)
     task = registry.build_from_config("task", spec["task"])
+    return Built(preprocessor, datamodule, model, task)
 
+
+def _train_and_evaluate(
+    cfg: DictConfig, built: Built, run_dir: Path, tracker: Tracker
+) -> dict[str, float]:
     trainer = _trainer(cfg, run_dir, tracker)
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint.exists() else None)
+    trainer.fit(
+        built.model,
+        datamodule=built.datamodule,
+        ckpt_path=str(checkpoint) if checkpoint.exists() else None,
+    )
     train_time = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {}
-
-    model.eval()
+    model = built.model.eval()
     with torch.no_grad():
-        metrics = dict(task.run(model, datamodule, tracker))
+        metrics = dict(built.task.run(model, built.datamodule, tracker))
     metrics["train_time_s"] = train_time
     tracker.log_metrics(metrics, step=int(trainer.global_step))
-    _log_artifacts(model, preprocessor, tracker)
+    _log_artifacts(model, built.preprocessor, tracker)
     return metrics
 
 
@@ -88,6 +139,7 @@ def _trainer(cfg: DictConfig, run_dir: Path, tracker: Tracker) -> L.Trainer:
     options = OmegaConf.to_container(cfg.trainer, resolve=True)
     assert isinstance(options, dict)
     every = int(options.pop("checkpoint_every_n_steps", 0))
+    options = {k: v for k, v in options.items() if v is not None}  # unset: Lightning's default
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         save_last=True,
@@ -96,9 +148,9 @@ def _trainer(cfg: DictConfig, run_dir: Path, tracker: Tracker) -> L.Trainer:
         save_on_train_epoch_end=True,
     )
     return L.Trainer(
-        **options,
+        **{str(k): v for k, v in options.items()},
         logger=TrackerLogger(tracker),
-        callbacks=[checkpoint],
+        callbacks=[checkpoint, DivergenceGuard()],
         default_root_dir=str(run_dir),
         enable_model_summary=False,
     )
@@ -120,45 +172,65 @@ def _log_artifacts(model: Any, preprocessor: Any, tracker: Tracker) -> None:
 # ----------------------------------------------------------------------------- MLflow run
 
 
-def _open_run(cfg: DictConfig, job: dict[str, Any], resume_dir: Path | None) -> Tracker:
-    outputs = cfg.paths.outputs
-    uri = resolve_tracking_uri(cfg.logger.tracking_uri, outputs)
-    client, experiment_id = open_store(uri, cfg.logger.experiment, outputs)
-    run_dir: Path = job["run_dir"]
-    run_dir.mkdir(parents=True, exist_ok=True)
+def _open_run(
+    client: Any,
+    experiment_id: str,
+    cfg: DictConfig,
+    job: Job,
+    resume_dir: Path | None,
+    digest: str,
+    uri: str,
+) -> Tracker:
+    """Create (or, resuming, reopen) the run; offline runs exist only in their journal."""
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    journal = Journal(job.run_dir)
     if resume_dir is not None:
-        tracker = Tracker(client, (resume_dir / RUN_ID_FILE).read_text().strip())
-        client.update_run(tracker.run_id, status="RUNNING")
+        tracker = Tracker(client, (resume_dir / RUN_ID_FILE).read_text().strip(), journal)
+        if client is not None:
+            client.update_run(tracker.run_id, status="RUNNING")
         tracker.set_tags({"sparseland.resumed": datetime.now().isoformat(timespec="seconds")})
         return tracker
-    tags = {"sparseland.run_dir": str(run_dir), **provenance()}
-    if job["parent_run_id"]:
-        tags["mlflow.parentRunId"] = job["parent_run_id"]
-    tracker = Tracker.create(client, experiment_id, run_name=job["run_name"], tags=tags)
-    (run_dir / RUN_ID_FILE).write_text(tracker.run_id)
+    tags = {"sparseland.run_dir": str(job.run_dir), HASH_TAG: digest, **provenance()}
+    if job.parent_run_id:
+        tags["mlflow.parentRunId"] = job.parent_run_id
+    if client is None:
+        log.warning(
+            "tracking server %s unreachable: logger.offline=true, so this run is recorded "
+            "in %s; upload it later with `sparseland-sync %s`",
+            uri,
+            journal.path,
+            job.run_dir,
+        )
+        tracker = Tracker.create_offline(journal, uri, cfg.logger.experiment, job.run_name, tags)
+    else:
+        tracker = Tracker.create(
+            client, experiment_id, run_name=job.run_name, tags=tags, journal=journal
+        )
+    (job.run_dir / RUN_ID_FILE).write_text(tracker.run_id)
     tracker.log_params(flatten_config(cfg))
     tracker.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
     return tracker
 
 
-def _job_info(cfg: DictConfig, run_dir: str | Path | None) -> dict[str, Any]:
+def _job_info(cfg: DictConfig, run_dir: str | Path | None) -> Job:
     """Run directory, run name and (inside a sweep) the parent run, from Hydra when it runs us."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    parent, name = None, cfg.logger.get("run_name")
-    if run_dir is None and HydraConfig.initialized():
+    parent, in_sweep, name = None, False, cfg.logger.get("run_name")
+    if HydraConfig.initialized():
         hc = HydraConfig.get()
-        run_dir = hc.runtime.output_dir
+        run_dir = run_dir or hc.runtime.output_dir
         if hc.mode == RunMode.MULTIRUN:
+            in_sweep = True
             path = parent_file(hc.sweep.dir)
             parent = path.read_text().strip() if path.exists() else None
             name = name or (hc.job.override_dirname or f"job {hc.job.num}")
     if run_dir is None:
         stamp = datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
         run_dir = Path(cfg.paths.outputs) / "runs" / stamp
-    name = name or f"{cfg.model.name}-{cfg.get('pursuit', {}).get('name', '')}".strip("-")
-    return {"run_dir": Path(run_dir).resolve(), "parent_run_id": parent, "run_name": name}
+    name = name or "-".join(str(cfg[g].name) for g in ("model", "pursuit") if cfg.get(g))
+    return Job(Path(run_dir).resolve(), name, parent, in_sweep)
 
 
 def _check_resumable(run_dir: Path) -> None:
@@ -171,27 +243,25 @@ def _check_resumable(run_dir: Path) -> None:
 
 def provenance() -> dict[str, str]:
     """Package version, git commit and the versions of the plugin packages, as run tags."""
-    tags = {"sparseland.version": _version("sparseland")}
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-        tags["sparseland.git_commit"] = commit
-    except (OSError, subprocess.SubprocessError):
-        tags["sparseland.git_commit"] = "unknown"
-    dists = {(e.distribution, e.version) for e in registry.entries()}
-    tags["sparseland.plugin_packages"] = ", ".join(f"{d}=={v}" for d, v in sorted(dists))
-    return tags
-
-
-def _version(dist: str) -> str:
     import importlib.metadata
 
     try:
-        return importlib.metadata.version(dist)
+        version = importlib.metadata.version("sparseland")
     except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def spec_as_dict(spec: RunSpec) -> dict[str, Any]:
-    return {k: asdict(v) for k, v in spec.configs.items()}
+        version = "unknown"
+    tags = {"sparseland.version": version}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    tags["sparseland.git_commit"] = commit
+    dists = {(e.distribution, e.version) for e in registry.entries()}
+    tags["sparseland.plugin_packages"] = ", ".join(f"{d}=={v}" for d, v in sorted(dists))
+    return tags

@@ -31,7 +31,9 @@ def validate(cfg: DictConfig) -> RunSpec:
         if node is None:
             continue
         if not isinstance(node, DictConfig) or "name" not in node:
-            raise ConfigError(group, "is not a plugin config", f"choose one of {registry.names(group)}")
+            raise ConfigError(
+                group, "is not a plugin config", f"choose one of {registry.names(group)}"
+            )
         configs[group] = registry.config_from_node(group, node)
     spec = RunSpec(configs)
     _check_compatible(spec)
@@ -46,14 +48,18 @@ def _check_compatible(spec: RunSpec) -> None:
     model_cls = registry.get("model", model.name).cls
     dataset_cls = registry.get("dataset", spec["dataset"].name).cls if spec["dataset"] else None
     task_cls = registry.get("task", spec["task"].name).cls if spec["task"] else None
-    if task_cls is not None and getattr(task_cls, "needs_labels", False) and dataset_cls is not None:
-        if not getattr(dataset_cls, "has_labels", False):
-            labelled = [n for n in registry.names("dataset")
-                        if getattr(registry.get("dataset", n).cls, "has_labels", False)]
-            raise ConfigError(
-                "task", f"'{spec['task'].name}' needs labels and dataset '{spec['dataset'].name}' has none",
-                f"use a labelled dataset: {', '.join(labelled)}",
-            )
+    needs_labels = task_cls is not None and getattr(task_cls, "needs_labels", False)
+    if needs_labels and dataset_cls is not None and not getattr(dataset_cls, "has_labels", False):
+        labelled = [
+            n
+            for n in registry.names("dataset")
+            if getattr(registry.get("dataset", n).cls, "has_labels", False)
+        ]
+        raise ConfigError(
+            "task",
+            f"'{spec['task'].name}' needs labels and dataset '{spec['dataset'].name}' has none",
+            f"use a labelled dataset: {', '.join(labelled)}",
+        )
     checker = getattr(model_cls, "check_compatible", None)
     if checker is not None:
         checker(spec)

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from framework.app import config_dir, prepare
+from framework.app import config_dir, preflight, prepare
 
 # Small sizes so an end-to-end run takes seconds on a 2-core CPU.
 SMALL = [
@@ -26,6 +27,10 @@ SMALL = [
     "trainer.accelerator=cpu",
 ]
 
+# One torch thread per test process (and per subprocess a test starts): the suite runs on two
+# xdist workers, and oversubscribed BLAS threads make small products 10-100x slower.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 prepare()
 
 
@@ -40,6 +45,7 @@ def outputs(tmp_path: Path) -> Path:
 def make_config(outputs: Path) -> Callable[..., DictConfig]:
     def make(*overrides: str, small: bool = True) -> DictConfig:
         args = [*(SMALL if small else []), f"paths.outputs={outputs}", *overrides]
+        preflight(args)  # exactly what the app checks before Hydra composes
         with initialize_config_dir(str(config_dir()), version_base="1.3"):
             return compose("config", overrides=args)
 
@@ -50,10 +56,13 @@ def store(outputs: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{outputs / 'mlflow.db'}")
 
 
-def run_app(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_app(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``sparseland`` console script (Hydra app) in a subprocess."""
     exe = Path(sys.executable).with_name("sparseland")
     full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     full_env.update(env or {})
-    return subprocess.run([str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -24,18 +24,30 @@ LAMS = ("0.05", "0.1", "0.2")
 SEEDS = ("0", "1", "2")
 
 
-def _child(client: MlflowClient, exp: str, parent: str, params: dict[str, str], rng: np.random.Generator,
-           status: str = "FINISHED", atoms: Path | None = None) -> str:
-    run = client.create_run(exp, run_name=f"job {len(params)}",
-                            tags={"mlflow.parentRunId": parent} if parent else {})
+def _child(
+    client: MlflowClient,
+    exp: str,
+    parent: str,
+    params: dict[str, str],
+    rng: np.random.Generator,
+    status: str = "FINISHED",
+    atoms: Path | None = None,
+) -> str:
+    run = client.create_run(
+        exp, run_name=f"job {len(params)}", tags={"mlflow.parentRunId": parent} if parent else {}
+    )
     rid = run.info.run_id
-    metrics = [Metric("test/psnr", float(rng.normal(30, 2)), 0, 5),
-               Metric("test/l0", float(rng.uniform(2, 20)), 0, 5),
-               Metric("train_time_s", float(rng.uniform(0, 1)), 0, 5)]
+    metrics = [
+        Metric("test/psnr", float(rng.normal(30, 2)), 0, 5),
+        Metric("test/l0", float(rng.uniform(2, 20)), 0, 5),
+        Metric("train_time_s", float(rng.uniform(0, 1)), 0, 5),
+    ]
     # the curve: val/objective and val/time_s logged together at the same steps
     for i, (step, t) in enumerate([(0, 0.0), (0, 0.1), (2, 0.3), (4, 0.6)]):
-        metrics += [Metric("val/objective", 2.0 / (1 + i), 1000 + i, step),
-                    Metric("val/time_s", t, 1000 + i, step)]
+        metrics += [
+            Metric("val/objective", 2.0 / (1 + i), 1000 + i, step),
+            Metric("val/time_s", t, 1000 + i, step),
+        ]
     client.log_batch(rid, metrics=metrics, params=[Param(k, v) for k, v in params.items()])
     if atoms is not None:
         client.log_artifact(rid, str(atoms))
@@ -56,34 +68,60 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for name, max_iter in PURSUITS.items():
         for lam in LAMS:
             for seed in SEEDS:
-                params = {"model.name": "dictionary", "pursuit.name": name, "pursuit.lam": lam,
-                          "pursuit.max_iter": max_iter, "seed": seed,
-                          "paths.outputs": f"/somewhere/{seed}"}
-                children.append(_child(client, exp, parent, params, rng,
-                                       atoms=atoms if seed == "0" else None))
-    bad = {"model.name": "dictionary", "pursuit.name": "ista", "pursuit.lam": "0.1",
-           "pursuit.max_iter": "500", "seed": "9"}
+                params = {
+                    "model.name": "dictionary",
+                    "pursuit.name": name,
+                    "pursuit.lam": lam,
+                    "pursuit.max_iter": max_iter,
+                    "seed": seed,
+                    "paths.outputs": f"/somewhere/{seed}",
+                }
+                children.append(
+                    _child(client, exp, parent, params, rng, atoms=atoms if seed == "0" else None)
+                )
+    bad = {
+        "model.name": "dictionary",
+        "pursuit.name": "ista",
+        "pursuit.lam": "0.1",
+        "pursuit.max_iter": "500",
+        "seed": "9",
+    }
     failed = _child(client, exp, parent, bad, rng, status="FAILED")
     lone = _child(client, exp, "", {**bad, "seed": "3"}, rng)  # outside the sweep
     client.set_terminated(parent, "FINISHED")
-    return {"client": client, "uri": client.tracking_uri, "parent": parent, "children": children,
-            "failed": failed, "lone": lone, "root": root}
+    return {
+        "client": client,
+        "uri": client.tracking_uri,
+        "parent": parent,
+        "children": children,
+        "failed": failed,
+        "lone": lone,
+        "root": root,
+    }
 
 
-def _expected(client: MlflowClient, run_ids: list[str], metric: str) -> dict[tuple[str, str], list[float]]:
+def _expected(
+    client: MlflowClient, run_ids: list[str], metric: str
+) -> dict[tuple[str, str], list[float]]:
     """Metric values per (pursuit, lam), read back one run at a time through MLflow's API."""
     out: dict[tuple[str, str], list[float]] = defaultdict(list)
     for rid in run_ids:
         run = client.get_run(rid)
         out[(run.data.params["pursuit.name"], run.data.params["pursuit.lam"])].append(
-            run.data.metrics[metric])
+            run.data.metrics[metric]
+        )
     return out
 
 
 def test_parent_table_matches_mlflow(store: dict, tmp_path: Path) -> None:
     client = store["client"]
-    result = cli.run_compare(client, parent=store["parent"], metrics=["test/psnr", "test/l0"],
-                             x="pursuit.lam", out=tmp_path)
+    result = cli.run_compare(
+        client,
+        parent=store["parent"],
+        metrics=["test/psnr", "test/l0"],
+        x="pursuit.lam",
+        out=tmp_path,
+    )
     assert result.comparison.group_by == ["pursuit.name", "pursuit.lam"]  # seed, max_iter left out
     rows = list(csv.DictReader(io.StringIO((tmp_path / "table.csv").read_text())))
     assert len(rows) == len(PURSUITS) * len(LAMS)
@@ -107,11 +145,17 @@ def test_parent_table_matches_mlflow(store: dict, tmp_path: Path) -> None:
 
 def test_plots_written_and_logged_to_parent(store: dict, tmp_path: Path) -> None:
     client = store["client"]
-    result = cli.run_compare(client, parent=store["parent"], metrics=["test/psnr"],
-                             x="pursuit.lam", out=tmp_path)
+    result = cli.run_compare(
+        client, parent=store["parent"], metrics=["test/psnr"], x="pursuit.lam", out=tmp_path
+    )
     names = {p.name for p in result.files}
-    assert names == {"table.md", "table.csv", "test-psnr_vs_pursuit-lam.png",
-                     "objective_vs_time.png", "atoms.png"}
+    assert names == {
+        "table.md",
+        "table.csv",
+        "test-psnr_vs_pursuit-lam.png",
+        "objective_vs_time.png",
+        "atoms.png",
+    }
     for name in names - {"table.md", "table.csv"}:
         with Image.open(tmp_path / name) as image:
             assert image.format == "PNG" and min(image.size) > 100
@@ -135,9 +179,14 @@ def test_experiment_mode_leaves_out_the_sweep_parent(store: dict, tmp_path: Path
     every = {r.run_id for r in runs_of_experiment(client, "cmp", statuses=None)}
     assert store["failed"] in every and store["parent"] not in every
 
-    result = cli.run_compare(client, experiment="cmp", metrics=["test/l0"],
-                             group_by=["pursuit.name", "pursuit.lam"], out=tmp_path)
-    row = [g for g in result.comparison.groups if g.key == ("ista", "0.1")][0]
+    result = cli.run_compare(
+        client,
+        experiment="cmp",
+        metrics=["test/l0"],
+        group_by=["pursuit.name", "pursuit.lam"],
+        out=tmp_path,
+    )
+    row = next(g for g in result.comparison.groups if g.key == ("ista", "0.1"))
     assert sorted(r.params["seed"] for r in row.runs) == ["0", "1", "2", "3"]
     values = [client.get_run(r.run_id).data.metrics["test/l0"] for r in row.runs]
     assert row.mean("test/l0") == pytest.approx(statistics.fmean(values))
@@ -149,33 +198,94 @@ def test_experiment_mode_leaves_out_the_sweep_parent(store: dict, tmp_path: Path
 
 
 def test_cli(store: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cli.main(["--parent", store["parent"], "--tracking-uri", store["uri"], "--metrics",
-              "test/psnr,test/l0", "--group-by", "pursuit.name", "--x", "pursuit.lam",
-              "--out", str(tmp_path), "--no-log"])
+    cli.main(
+        [
+            "--parent",
+            store["parent"],
+            "--tracking-uri",
+            store["uri"],
+            "--metrics",
+            "test/psnr,test/l0",
+            "--group-by",
+            "pursuit.name",
+            "--x",
+            "pursuit.lam",
+            "--out",
+            str(tmp_path),
+            "--no-log",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "| pursuit.name | pursuit.lam | n | test/psnr | test/l0 |" in printed
     assert (tmp_path / "test-l0_vs_pursuit-lam.png").exists()
 
 
-def test_cli_errors_name_the_fix(store: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_errors_name_the_fix(
+    store: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--experiment", "cpm", "--tracking-uri", store["uri"], "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "Did you mean 'cmp'?" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cli.main(["--parent", store["parent"], "--tracking-uri", store["uri"], "--metrics",
-                  "test/ssim", "--out", str(tmp_path)])
+        cli.main(
+            [
+                "--parent",
+                store["parent"],
+                "--tracking-uri",
+                store["uri"],
+                "--metrics",
+                "test/ssim",
+                "--out",
+                str(tmp_path),
+            ]
+        )
     err = capsys.readouterr().err
     assert "test/ssim" in err and "test/psnr" in err
     with pytest.raises(SystemExit):
-        cli.main(["--parent", store["parent"], "--tracking-uri", store["uri"], "--x",
-                  "model.name", "--out", str(tmp_path), "--no-log"])
+        cli.main(
+            [
+                "--parent",
+                store["parent"],
+                "--tracking-uri",
+                store["uri"],
+                "--x",
+                "model.name",
+                "--out",
+                str(tmp_path),
+                "--no-log",
+            ]
+        )
     assert "does not vary" in capsys.readouterr().err
 
 
+def test_cli_refuses_a_store_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(SystemExit):
+        cli.main(["--experiment", "cmp", "--outputs", str(tmp_path / "elsewhere")])
+    assert "no MLflow store at" in capsys.readouterr().err
+    assert not (tmp_path / "elsewhere" / "mlflow.db").exists()
+
+
 def test_nan_spread_for_a_single_seed(store: dict, tmp_path: Path) -> None:
-    result = cli.run_compare(store["client"], parent=store["parent"], metrics=["test/psnr"],
-                             group_by=["pursuit.name", "pursuit.lam", "seed"], out=tmp_path,
-                             log_artifacts=False)
+    result = cli.run_compare(
+        store["client"],
+        parent=store["parent"],
+        metrics=["test/psnr"],
+        group_by=["pursuit.name", "pursuit.lam", "seed"],
+        out=tmp_path,
+        log_artifacts=False,
+    )
     assert len(result.comparison.groups) == len(store["children"])
     assert all(math.isnan(g.spread("test/psnr")) for g in result.comparison.groups)
+
+
+def test_x_implied_by_a_name_is_still_plotted(store: dict, tmp_path: Path) -> None:
+    result = cli.run_compare(
+        store["client"], parent=store["parent"], metrics=["test/l0"], x="pursuit.max_iter",
+        out=tmp_path, log_artifacts=False,
+    )  # fmt: skip
+    assert result.comparison.group_by == ["pursuit.name", "pursuit.lam", "pursuit.max_iter"]
+    assert (tmp_path / "test-l0_vs_pursuit-max_iter.png").exists()

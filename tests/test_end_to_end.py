@@ -9,8 +9,16 @@ from conftest import SMALL, run_app, store
 
 from framework.runner import run
 
-REQUIRED = ("test/objective", "test/mse", "test/psnr", "test/l0", "test/l1", "test/kurtosis",
-            "test/coherence", "train_time_s")
+REQUIRED = (
+    "test/objective",
+    "test/mse",
+    "test/psnr",
+    "test/l0",
+    "test/l1",
+    "test/kurtosis",
+    "test/coherence",
+    "train_time_s",
+)
 
 
 @pytest.mark.slow
@@ -39,8 +47,15 @@ def test_dictionary_run_is_recorded_in_mlflow(make_config, outputs: Path, tmp_pa
 
 @pytest.mark.slow
 def test_sweep_makes_one_parent_with_a_child_per_job(outputs: Path, tmp_path: Path) -> None:
-    result = run_app("-m", "pursuit.lam=0.05,0.1,0.2", "logger.experiment=sweep",
-                     f"paths.outputs={outputs}", *SMALL, "trainer.max_epochs=1", cwd=tmp_path)
+    result = run_app(
+        "-m",
+        "pursuit.lam=0.05,0.1,0.2",
+        "logger.experiment=sweep",
+        f"paths.outputs={outputs}",
+        *SMALL,
+        "trainer.max_epochs=1",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
     client = store(outputs)
@@ -58,8 +73,11 @@ def test_sweep_makes_one_parent_with_a_child_per_job(outputs: Path, tmp_path: Pa
 
 @pytest.mark.parametrize(
     ("override", "expected"),
-    [("pursuit=nope", "Could not find 'pursuit/nope'"), ("pursuit.lam=abc", "pursuit.lam"),
-     ("pursuit.lam=-0.5", "pursuit.lam: must be >= 0")],
+    [
+        ("pursuit=nope", "Could not find 'pursuit/nope'"),
+        ("pursuit.lam=abc", "pursuit.lam"),
+        ("pursuit.lam=-0.5", "pursuit.lam: must be >= 0"),
+    ],
 )
 def test_bad_config_exits_nonzero_with_a_short_message_and_writes_nothing(
     override: str, expected: str, outputs: Path, tmp_path: Path

@@ -58,7 +58,7 @@ def test_python_api_builds_a_working_pursuit() -> None:
 
 
 def test_python_api_rejects_unknown_parameter_with_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="valid: .*lam"):
+    with pytest.raises(ConfigError, match=r"valid: .*lam"):
         build("pursuit", "fista", lamda=0.1)
 
 
@@ -67,7 +67,8 @@ def test_broken_plugin_is_reported_and_the_rest_load(tmp_path: Path, monkeypatch
     pkg = tmp_path / "thirdparty_plugins"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "good.py").write_text(textwrap.dedent("""
+    (pkg / "good.py").write_text(
+        textwrap.dedent("""
         from dataclasses import dataclass
         from framework import PluginConfig, register_pursuit
         from plugins.pursuit.ista import Ista
@@ -79,12 +80,17 @@ def test_broken_plugin_is_reported_and_the_rest_load(tmp_path: Path, monkeypatch
         @register_pursuit("good_thirdparty", config=GoodConfig)
         class Good(Ista):
             pass
-    """))
+    """)
+    )
     (pkg / "broken.py").write_text("raise ImportError('needs a library that is not installed')\n")
     dist = tmp_path / "thirdparty_plugins-1.2.3.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-plugins\nVersion: 1.2.3\n")
-    (dist / "entry_points.txt").write_text("[sparseland.plugins]\nthirdparty = thirdparty_plugins\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: thirdparty-plugins\nVersion: 1.2.3\n"
+    )
+    (dist / "entry_points.txt").write_text(
+        "[sparseland.plugins]\nthirdparty = thirdparty_plugins\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry._STATE, "loaded", False)
     monkeypatch.setattr(registry._STATE, "broken", {})

@@ -21,7 +21,12 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from framework.compare.plots import atoms_side_by_side, file_name, metric_vs_param, objective_vs_time
+from framework.compare.plots import (
+    atoms_side_by_side,
+    file_name,
+    metric_vs_param,
+    objective_vs_time,
+)
 from framework.compare.query import (
     KIND_TAG,
     CompareError,
@@ -30,7 +35,14 @@ from framework.compare.query import (
     runs_of_experiment,
     runs_of_parent,
 )
-from framework.compare.table import Comparison, compare, to_markdown, write_csv
+from framework.compare.table import (
+    Comparison,
+    compare,
+    default_group_by,
+    to_markdown,
+    varying_params,
+    write_csv,
+)
 from framework.errors import SparselandError
 
 ARTIFACT_DIR = "compare"
@@ -85,8 +97,12 @@ def run_compare(
 ) -> CompareResult:
     """Build the comparison, write its files, log them back to MLflow."""
     runs = load_runs(client, experiment, parent, include_unfinished)
-    group_keys = list(group_by) if group_by is not None else None
-    if x is not None and group_keys is not None and x not in group_keys:
+    group_keys = list(group_by) if group_by is not None else default_group_by(runs)
+    if (
+        x is not None
+        and x not in group_keys
+        and (group_by is not None or x in varying_params(runs))
+    ):
         group_keys.append(x)
     comparison = compare(runs, metrics, group_keys)
     if x is not None and x not in comparison.group_by:
@@ -101,10 +117,14 @@ def run_compare(
     title = f"parent run {parent}" if parent is not None else f"experiment {experiment}"
     table_md = target / "table.md"
     table_md.write_text(to_markdown(comparison, title=f"Comparison: {title}"))
-    result = CompareResult(comparison, target, [table_md, write_csv(comparison, target / "table.csv")])
+    result = CompareResult(
+        comparison, target, [table_md, write_csv(comparison, target / "table.csv")]
+    )
     if x is not None:
         for metric in comparison.metrics:
-            result.files.append(metric_vs_param(comparison, metric, x, target / file_name(metric, "vs", x)))
+            result.files.append(
+                metric_vs_param(comparison, metric, x, target / file_name(metric, "vs", x))
+            )
     for made in (
         objective_vs_time(client, comparison, target / "objective_vs_time.png"),
         atoms_side_by_side(client, comparison, target / "atoms.png"),
@@ -116,15 +136,21 @@ def run_compare(
     return result
 
 
-def _log(client: MlflowClient, files: list[Path], experiment: str | None, parent: str | None) -> str:
+def _log(
+    client: MlflowClient, files: list[Path], experiment: str | None, parent: str | None
+) -> str:
     from framework.tracking.run import Tracker
 
     if parent is not None:
         tracker = Tracker(client, parent)
     else:
         assert experiment is not None
-        tracker = Tracker.create(client, experiment_id(client, experiment), run_name="compare",
-                                 tags={KIND_TAG: "compare"})
+        tracker = Tracker.create(
+            client,
+            experiment_id(client, experiment),
+            run_name="compare",
+            tags={KIND_TAG: "compare"},
+        )
     for path in files:
         tracker.log_artifact(path, ARTIFACT_DIR)
     if parent is None:
@@ -132,27 +158,54 @@ def _log(client: MlflowClient, files: list[Path], experiment: str | None, parent
     return tracker.run_id
 
 
+def _check_store_exists(uri: str) -> None:
+    """A SQLite path that is not there is a wrong --outputs, not an empty store to create."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :])
+        if not path.exists():
+            raise CompareError(
+                f"no MLflow store at {path}: pass the --outputs the runs were made with "
+                "(their paths.outputs) or --tracking-uri."
+            )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="sparseland-compare", description=__doc__,
+        prog="sparseland-compare",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--experiment", help="compare the runs of this MLflow experiment")
     which.add_argument("--parent", metavar="RUN_ID", help="compare the child runs of this sweep")
-    p.add_argument("--metrics", nargs="+", metavar="M",
-                   help="metrics or patterns, comma- or space-separated (default: test/*)")
-    p.add_argument("--group-by", nargs="+", metavar="PARAM",
-                   help="params that define a row (default: every param that varies, seed "
-                        "excluded: the mean and spread are over seeds)")
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="M",
+        help="metrics or patterns, comma- or space-separated (default: test/*)",
+    )
+    p.add_argument(
+        "--group-by",
+        nargs="+",
+        metavar="PARAM",
+        help="params that define a row (default: every param that varies, seed "
+        "excluded: the mean and spread are over seeds)",
+    )
     p.add_argument("--x", metavar="PARAM", help="plot each metric against this swept param")
     p.add_argument("--out", help="output folder (default: <outputs>/compare/<name>)")
-    p.add_argument("--outputs", default="outputs", help="the app's paths.outputs (default: outputs)")
-    p.add_argument("--tracking-uri",
-                   help="MLflow store (default: as the app: $MLFLOW_TRACKING_URI, else "
-                        "sqlite:///<outputs>/mlflow.db)")
-    p.add_argument("--include-unfinished", action="store_true",
-                   help="also compare FAILED / RUNNING / KILLED runs (default: FINISHED only)")
+    p.add_argument(
+        "--outputs", default="outputs", help="the app's paths.outputs (default: outputs)"
+    )
+    p.add_argument(
+        "--tracking-uri",
+        help="MLflow store (default: as the app: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///<outputs>/mlflow.db)",
+    )
+    p.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="also compare FAILED / RUNNING / KILLED runs (default: FINISHED only)",
+    )
     p.add_argument("--no-log", action="store_true", help="do not log the files back to MLflow")
     return p
 
@@ -164,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = args.tracking_uri or resolve_tracking_uri(None, args.outputs)
     try:
+        _check_store_exists(uri)
         result = run_compare(
             MlflowClient(tracking_uri=uri),
             experiment=args.experiment,

@@ -17,17 +17,18 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
+import matplotlib.pyplot as plt
+from mlflow.tracking import MlflowClient
 
-from framework.compare.query import RunRecord  # noqa: E402
-from framework.compare.table import Comparison, Group, sort_key  # noqa: E402
+from framework.compare.query import RunRecord
+from framework.compare.table import Comparison, Group, sort_key
 
 
 def label(keys: Sequence[str], values: Sequence[str]) -> str:
     """``("model.name", "pursuit.lam"), ("dictionary", "0.1")`` → ``"dictionary lam=0.1"``."""
-    parts = [v if k.endswith(".name") else f"{k.rsplit('.', 1)[-1]}={v}" for k, v in
-             zip(keys, values)]
+    parts = [
+        v if k.endswith(".name") else f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(keys, values)
+    ]
     return " ".join(parts) or "all runs"
 
 
@@ -112,8 +113,14 @@ def objective_vs_time(
             times, values = curve(client, run.run_id, y, t)
             if not times:
                 continue
-            ax.plot(times, values, marker=".", color=colours[i % len(colours)], alpha=0.8,
-                    label=None if shown else label(comparison.group_by, g.key))
+            ax.plot(
+                times,
+                values,
+                marker=".",
+                color=colours[i % len(colours)],
+                alpha=0.8,
+                label=None if shown else label(comparison.group_by, g.key),
+            )
             shown = drawn = True
     if not drawn:
         plt.close(fig)

@@ -64,7 +64,10 @@ def _search(client: MlflowClient, experiment: str, query: str) -> list[Run]:
     token: str | None = None
     while True:
         page = client.search_runs(
-            [experiment], filter_string=query, max_results=1000, page_token=token,
+            [experiment],
+            filter_string=query,
+            max_results=1000,
+            page_token=token,
             order_by=["attributes.start_time ASC"],
         )
         runs.extend(page)

@@ -57,7 +57,7 @@ def default_group_by(runs: Sequence[RunRecord]) -> list[str]:
     for key in keys:
         group = key.rsplit(".", 1)[0] + ".name" if "." in key else ""
         if not key.endswith(".name") and group in keys:
-            implied = {}
+            implied: dict[str | None, set[str | None]] = {}
             for r in runs:
                 implied.setdefault(r.params.get(group), set()).add(r.params.get(key))
             if all(len(v) == 1 for v in implied.values()):
@@ -142,9 +142,7 @@ def compare(
         key = tuple(run.params.get(k, "") for k in keys)
         table.setdefault(key, Group(key)).runs.append(run)
     groups = sorted(table.values(), key=lambda g: [sort_key(v) for v in g.key])
-    pooled = sorted(
-        {p for g in groups for p in varying_params(g.runs, ignore=keys)} - set(keys)
-    )
+    pooled = sorted({p for g in groups for p in varying_params(g.runs, ignore=keys)} - set(keys))
     return Comparison(keys, chosen, groups, pooled)
 
 
@@ -169,8 +167,11 @@ def to_markdown(comparison: Comparison, title: str = "") -> str:
     if comparison.pooled:
         lines += [f"Averaged over differing params: {', '.join(comparison.pooled)}.", ""]
     lines.append("| " + " | ".join(head) + " |")
-    lines.append("|" + "|".join("---" if i < len(comparison.group_by) else "---:" for i in
-                               range(len(head))) + "|")
+    lines.append(
+        "|"
+        + "|".join("---" if i < len(comparison.group_by) else "---:" for i in range(len(head)))
+        + "|"
+    )
     for g in comparison.groups:
         cells = [*(v or "—" for v in g.key), str(len(g.runs))]
         cells += [format_cell(g.mean(m), g.spread(m)) for m in comparison.metrics]

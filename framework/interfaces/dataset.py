@@ -25,3 +25,8 @@ class SparselandDataModule(L.LightningDataModule):
         self.preprocessor = preprocessor
         self.signal_shape: tuple[int, ...] = ()
         self.n_classes: int = 0
+
+    @classmethod
+    def signal_kind_of(cls, config: Any) -> str:
+        """What a dataset with ``config`` yields ("vector" or "image"), known before building it."""
+        return cls.signal_kind

@@ -20,8 +20,12 @@ class PursuitConfig(PluginConfig):
     backend: str = "torch"
 
     def __post_init__(self) -> None:
-        check(self.backend in BACKENDS, "backend", f"'{self.backend}' is not a backend",
-              f"choose one of {', '.join(BACKENDS)}")
+        check(
+            self.backend in BACKENDS,
+            "backend",
+            f"'{self.backend}' is not a backend",
+            f"choose one of {', '.join(BACKENDS)}",
+        )
 
 
 @dataclass
@@ -33,7 +37,10 @@ class PursuitInfo:
     duality_gap: float = float("nan")  # mean over signals, Lasso solvers only
 
     def as_metrics(self, prefix: str = "pursuit/") -> dict[str, float]:
-        out = {f"{prefix}iterations": float(self.iterations), f"{prefix}rel_change": self.rel_change}
+        out = {
+            f"{prefix}iterations": float(self.iterations),
+            f"{prefix}rel_change": self.rel_change,
+        }
         if self.duality_gap == self.duality_gap:
             out[f"{prefix}duality_gap"] = self.duality_gap
         return out
@@ -57,7 +64,7 @@ class Pursuit(Plugin[PursuitConfig]):
         self.validate(x, op)
         backend = self.config.backend
         if backend == "torch":
-            return self.solve(x, op, init)  # type: ignore[no-any-return]
+            return self.solve(x, op, init)
         xb = to_backend(x, backend)
         ib = None if init is None else to_backend(init, backend)
         return to_torch(self.solve(xb, op.to_backend(backend), ib), like=x)

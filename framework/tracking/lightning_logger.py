@@ -25,7 +25,9 @@ class TrackerLogger(Logger):
         return self.tracker.run_id if self.tracker else "offline"
 
     @rank_zero_only
-    def log_hyperparams(self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any) -> None:
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any
+    ) -> None:
         """The runner logs the whole flattened config itself."""
 
     @rank_zero_only

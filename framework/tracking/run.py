@@ -1,10 +1,16 @@
-"""One MLflow run: params, metrics, tags and artifacts of a Sparseland job."""
+"""One MLflow run: params, metrics, tags and artifacts of a Sparseland job.
+
+When the tracking server stops answering, the tracker switches to its journal (see
+journal.py) and the run goes on; ``sparseland-sync`` uploads what was journaled.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +19,20 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from framework.tracking.journal import Journal
 from framework.tracking.store import retry
 
+log = logging.getLogger("sparseland")
 BATCH = 100  # MLflow accepts at most 100 params per log_batch call
 
 
 def flatten_config(cfg: DictConfig | dict[str, Any], prefix: str = "") -> dict[str, str]:
     """``{"pursuit.lam": "0.1", ...}``: the params of a run."""
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    assert isinstance(data, dict)
     out: dict[str, str] = {}
-    for key, value in (data or {}).items():
-        name = f"{prefix}{key}"
+    for key, value in data.items():
+        name = prefix + str(key)
         if isinstance(value, dict):
             out.update(flatten_config(value, name + "."))
         else:
@@ -31,12 +40,37 @@ def flatten_config(cfg: DictConfig | dict[str, Any], prefix: str = "") -> dict[s
     return out
 
 
-class Tracker:
-    """Thin wrapper over ``MlflowClient`` bound to one run; every write is retried on SQLite."""
+def is_outage(exc: BaseException) -> bool:
+    """A failure to reach the server (as opposed to a bad request)."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(
+        s in text
+        for s in (
+            "connection",
+            "max retries",
+            "timed out",
+            "unreachable",
+            "refused",
+            "temporarily unavailable",
+        )
+    )
 
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+
+class Tracker:
+    """Thin wrapper over ``MlflowClient`` bound to one run; writes are retried on SQLite and
+    journaled when the server is down (only when a journal is given)."""
+
+    def __init__(
+        self, client: MlflowClient | None, run_id: str, journal: Journal | None = None
+    ) -> None:
         self.client = client
         self.run_id = run_id
+        self.journal = journal
+        self.offline = client is None
+        self.uri = str(
+            getattr(client, "tracking_uri", "")
+            or getattr(getattr(client, "_tracking_client", None), "tracking_uri", "")
+        )
 
     @classmethod
     def create(
@@ -45,30 +79,81 @@ class Tracker:
         experiment_id: str,
         run_name: str | None = None,
         tags: dict[str, str] | None = None,
+        journal: Journal | None = None,
     ) -> Tracker:
         run = retry(lambda: client.create_run(experiment_id, run_name=run_name, tags=tags or {}))
-        return cls(client, run.info.run_id)
+        return cls(client, run.info.run_id, journal)
+
+    @classmethod
+    def create_offline(
+        cls, journal: Journal, uri: str, experiment: str, run_name: str, tags: dict[str, str]
+    ) -> Tracker:
+        """A run that exists only in its journal until ``sparseland-sync`` creates it."""
+        journal.append("create_run", uri=uri, experiment=experiment, run_name=run_name, tags=tags)
+        return cls(None, "offline", journal)
+
+    def _deliver(self, action: Callable[[], Any], op: str, **payload: Any) -> None:
+        if not self.offline:
+            try:
+                retry(action)
+                return
+            except Exception as exc:
+                if self.journal is None or not is_outage(exc):
+                    raise
+                self.offline = True
+                self.journal.append("target", uri=self.uri)
+                log.warning(
+                    "tracking server unreachable (%s); recording to %s. Upload it later with "
+                    "`sparseland-sync %s`.",
+                    exc,
+                    self.journal.path,
+                    self.journal.path.parent,
+                )
+        assert self.journal is not None
+        self.journal.append(op, **payload)
 
     def log_params(self, params: dict[str, str]) -> None:
-        existing = self.client.get_run(self.run_id).data.params
-        items = [Param(k, v[:6000]) for k, v in params.items() if k not in existing]
+        items = [(k, v[:6000]) for k, v in params.items()]
         for i in range(0, len(items), BATCH):
             chunk = items[i : i + BATCH]
-            retry(lambda chunk=chunk: self.client.log_batch(self.run_id, params=chunk))  # type: ignore[misc]
+            self._deliver(
+                lambda chunk=chunk: self.client.log_batch(  # type: ignore[misc,union-attr]
+                    self.run_id, params=[Param(k, v) for k, v in chunk]
+                ),
+                "params",
+                params=dict(chunk),
+            )
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        for i in range(0, len(items), 1000):
-            chunk = items[i : i + 1000]
-            retry(lambda chunk=chunk: self.client.log_batch(self.run_id, metrics=chunk))  # type: ignore[misc]
+        values = {k: float(v) for k, v in metrics.items()}
+        self._deliver(
+            lambda: self.client.log_batch(  # type: ignore[union-attr]
+                self.run_id, metrics=[Metric(k, v, now, step) for k, v in values.items()]
+            ),
+            "metrics",
+            metrics=values,
+            step=step,
+            timestamp=now,
+        )
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        items = [RunTag(k, str(v)) for k, v in tags.items()]
-        retry(lambda: self.client.log_batch(self.run_id, tags=items))
+        values = {k: str(v) for k, v in tags.items()}
+        self._deliver(
+            lambda: self.client.log_batch(  # type: ignore[union-attr]
+                self.run_id, tags=[RunTag(k, v) for k, v in values.items()]
+            ),
+            "tags",
+            tags=values,
+        )
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        retry(lambda: self.client.log_artifact(self.run_id, str(path), artifact_path))
+        self._deliver(
+            lambda: self.client.log_artifact(self.run_id, str(path), artifact_path),  # type: ignore[union-attr]
+            "artifact",
+            path=str(path),
+            artifact_path=artifact_path,
+        )
 
     def log_text(self, text: str, name: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -90,4 +175,8 @@ class Tracker:
             self.log_artifact(target, None if parent == "." else parent)
 
     def end(self, status: str = "FINISHED") -> None:
-        retry(lambda: self.client.set_terminated(self.run_id, status))
+        self._deliver(
+            lambda: self.client.set_terminated(self.run_id, status),  # type: ignore[union-attr]
+            "end",
+            status=status,
+        )

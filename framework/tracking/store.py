@@ -6,7 +6,8 @@ import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,6 +16,12 @@ from mlflow.tracking import MlflowClient
 from framework.errors import TrackingUnavailableError
 
 T = TypeVar("T")
+
+# MLflow's REST client retries an unreachable server for minutes by default; a run should
+# notice an outage in seconds and journal instead (users may still set their own values).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
 def resolve_tracking_uri(configured: str | None, outputs: str | Path) -> str:
@@ -51,7 +58,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
 
 
 def retry(action: Callable[[], T], attempts: int = 8, delay: float = 0.2) -> T:
-    """Retry an action that SQLite may refuse while another process writes ("database is locked")."""
+    """Retry an action SQLite may refuse while another process writes ("database is locked")."""
     for attempt in range(attempts):
         try:
             return action()
@@ -63,22 +70,41 @@ def retry(action: Callable[[], T], attempts: int = 8, delay: float = 0.2) -> T:
     raise AssertionError("unreachable")
 
 
+@contextmanager
+def sqlite_lock(uri: str) -> Iterator[None]:
+    """Serialise creating/migrating an SQLite store across processes (parallel sweep jobs)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def open_store(uri: str, experiment: str, outputs: str | Path) -> tuple[MlflowClient, str]:
     """A client and the id of ``experiment`` (created with artifacts under outputs/ if new)."""
     check_reachable(uri)
-    client = MlflowClient(tracking_uri=uri)
+    with sqlite_lock(uri):  # MLflow creates and migrates the database when the client is made
+        client = MlflowClient(tracking_uri=uri)
+        return client, retry(lambda: _experiment_id(client, uri, experiment, outputs))
 
-    def get_or_create() -> str:
-        found = client.get_experiment_by_name(experiment)
-        if found is not None:
-            return str(found.experiment_id)
-        location = artifact_root(outputs) + f"/{experiment}" if uri.startswith("sqlite") else None
-        try:
-            return str(client.create_experiment(experiment, artifact_location=location))
-        except Exception:
-            found = client.get_experiment_by_name(experiment)  # created by a parallel job
-            if found is None:
-                raise
-            return str(found.experiment_id)
 
-    return client, retry(get_or_create)
+def _experiment_id(client: MlflowClient, uri: str, experiment: str, outputs: str | Path) -> str:
+    """The id of ``experiment``, created (artifacts under outputs/ on SQLite) if it is new."""
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return str(found.experiment_id)
+    location = artifact_root(outputs) + f"/{experiment}" if uri.startswith("sqlite") else None
+    try:
+        return str(client.create_experiment(experiment, artifact_location=location))
+    except Exception:
+        found = client.get_experiment_by_name(experiment)  # created by a parallel job
+        if found is None:
+            raise
+        return str(found.experiment_id)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
 from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 PARENT_FILE = "mlflow_parent_run.txt"
 
@@ -30,7 +29,9 @@ class MlflowSweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         tracker = Tracker.create(
-            client, experiment_id, run_name=f"sweep {sweep_dir.name}",
+            client,
+            experiment_id,
+            run_name=f"sweep {sweep_dir.name}",
             tags={"sparseland.sweep_dir": str(sweep_dir.resolve()), "sparseland.kind": "sweep"},
         )
         parent_file(sweep_dir).write_text(tracker.run_id)

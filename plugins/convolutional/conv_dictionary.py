@@ -11,8 +11,9 @@ Boundaries (Wohlberg 2016, "Boundary handling for convolutional sparse represent
     convolution on the code grid, cropped to its last H × W pixels (no wrapped term reaches it).
 
 Either boundary is computed by FFT (rfft2 on the code grid, per-frequency products) or by
-direct convolution (torch conv2d); ``method="auto"`` picks FFT for filters of 7 × 7 taps or
-more on grids of 32 × 32 or more (measured in benchmarks/convolutional.py).
+direct convolution (torch conv2d); ``method="auto"`` picks FFT for filters of 5 × 5 taps or
+more on grids of 32 × 32 or more: measured (benchmarks/results/convolutional.md, section fft,
+one CPU thread) direct wins for 3 × 3 filters, FFT from 5 × 5 up (×2 at 8 × 8, ×4 at 12 × 12).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 
 from framework.errors import BackendUnavailableError, ShapeError
 from framework.operators import LinearOperator
+from plugins.convolutional.fourier import irfft2, rfft2
 
 BOUNDARIES = ("circular", "full")
 METHODS = ("auto", "fft", "direct")
@@ -86,7 +88,7 @@ class ConvDictionary(LinearOperator):
         if self.method != "auto":
             return self.method == "fft"
         h, w = self.kernel
-        return h * w >= 49 and grid[0] * grid[1] >= 32 * 32
+        return h * w >= 25 and grid[0] * grid[1] >= 32 * 32
 
     # ------------------------------------------------------------------ FFT path
     def spectrum(self, grid: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
@@ -94,7 +96,7 @@ class ConvDictionary(LinearOperator):
         key = (grid, like.dtype, like.device)
         if key not in self._spectra:
             d = self.filters.to(dtype=like.dtype, device=like.device)
-            self._spectra[key] = torch.fft.rfft2(d, s=grid)
+            self._spectra[key] = rfft2(d, s=grid)
         return self._spectra[key]
 
     def synthesis_fft(self, z_hat: torch.Tensor, d_hat: torch.Tensor) -> torch.Tensor:
@@ -127,7 +129,7 @@ class ConvDictionary(LinearOperator):
         grid = (int(codes.shape[-2]), int(codes.shape[-1]))
         if self.use_fft(grid):
             d_hat = self.spectrum(grid, codes)
-            full = torch.fft.irfft2(self.synthesis_fft(torch.fft.rfft2(codes), d_hat), s=grid)
+            full = irfft2(self.synthesis_fft(rfft2(codes), d_hat), s=grid)
             return self._crop(full)
         h, w = self.kernel
         weight = self.filters.to(codes).flip(-2, -1).transpose(0, 1)  # (C, K, h, w)
@@ -136,12 +138,12 @@ class ConvDictionary(LinearOperator):
         return F.conv2d(codes, weight)
 
     def adjoint(self, signals: Any) -> Any:
-        n, _, height, width = signals.shape
+        _, _, height, width = signals.shape
         grid = self.code_grid(int(height), int(width))
         if self.use_fft(grid):
             d_hat = self.spectrum(grid, signals)
-            x_hat = torch.fft.rfft2(self._embed(signals, grid), s=grid)
-            return torch.fft.irfft2(self.analysis_fft(x_hat, d_hat), s=grid)
+            x_hat = rfft2(self._embed(signals, grid), s=grid)
+            return irfft2(self.analysis_fft(x_hat, d_hat), s=grid)
         h, w = self.kernel
         weight = self.filters.to(signals)  # (K, C, h, w): correlation with d_k
         if self.boundary == "circular":  # x[(i + j) mod H]: wrap on the bottom and right

@@ -11,8 +11,22 @@ from framework.errors import DataNotFoundError
 
 # Bundled with scikit-image (present in the wheel; nothing is fetched at run time).
 BUNDLED = (
-    "astronaut", "brick", "camera", "cat", "chelsea", "clock", "coffee", "coins", "grass",
-    "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "page", "rocket", "text",
+    "astronaut",
+    "brick",
+    "camera",
+    "cat",
+    "chelsea",
+    "clock",
+    "coffee",
+    "coins",
+    "grass",
+    "gravel",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "moon",
+    "page",
+    "rocket",
+    "text",
 )
 
 

@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from framework import PluginConfig, register_dataset
+from framework.data import EpochShuffleSampler
 from framework.errors import check
 from framework.interfaces import SparselandDataModule
 from plugins.datasets.natural_images import load_image
@@ -34,8 +35,12 @@ class PatchesDatasetConfig(PluginConfig):
         check(bool(self.train_images), "train_images", "is empty", "name at least one image")
         check(bool(self.test_images), "test_images", "is empty", "name at least one image")
         overlap = sorted(set(self.train_images) & set(self.test_images))
-        check(not overlap, "test_images", f"{overlap} also in train_images",
-              "train and test images must be disjoint")
+        check(
+            not overlap,
+            "test_images",
+            f"{overlap} also in train_images",
+            "train and test images must be disjoint",
+        )
 
 
 class SignalDataset(Dataset[dict[str, torch.Tensor]]):
@@ -76,9 +81,9 @@ class PatchesDataModule(SparselandDataModule):
         self._ready = True
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader[dict[str, torch.Tensor]]:
-        gen = torch.Generator().manual_seed(self.config.seed)
-        return DataLoader(self.splits[split], batch_size=self.config.batch_size, shuffle=shuffle,
-                          generator=gen if shuffle else None)
+        data = self.splits[split]
+        sampler = EpochShuffleSampler(len(data), self.config.seed) if shuffle else None
+        return DataLoader(data, batch_size=self.config.batch_size, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
         return self._loader("train", shuffle=True)

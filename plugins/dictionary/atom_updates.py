@@ -73,17 +73,22 @@ def keep_worst(stats: dict[str, torch.Tensor], k: int = N_CANDIDATES) -> None:
 
 
 def replace_atoms(
-    D: torch.Tensor, replace: torch.Tensor, candidates: torch.Tensor, residuals: torch.Tensor
+    D: torch.Tensor,
+    replace: torch.Tensor,
+    candidates: torch.Tensor,
+    residuals: torch.Tensor,
+    limit: int | None = N_CANDIDATES,
 ) -> torch.Tensor:
     """Overwrite the atoms in mask ``replace`` by the normalised worst-coded candidates.
 
     Returns the indices of the atoms replaced (fewer than asked when candidates run out or
-    are zero). Candidates are taken in order of decreasing residual, ties by position.
+    are zero). Candidates are taken in order of decreasing residual, ties by position, and at
+    most ``limit`` of them: the same ones however many processes gathered them.
     """
     idx = replace.nonzero().squeeze(1)
     if idx.numel() == 0 or candidates.shape[0] == 0:
         return idx[:0]
-    order = torch.sort(residuals, descending=True, stable=True).indices
+    order = torch.sort(residuals, descending=True, stable=True).indices[:limit]
     chosen = candidates[order].T  # (m, c)
     norms = chosen.norm(dim=0)
     chosen = chosen[:, norms > 1e-12]

@@ -36,13 +36,16 @@ class OnlineConfig(PluginConfig):
     n_sweeps: int = 1  # BCD passes over the columns per mini-batch
     replace_unused: bool = True
     unused_threshold: float = 1e-6  # A_jj below this × mean(diag A): the atom is unused
-    max_coherence: float = 1.0  # also replace atoms with |d_iᵀd_j| above this (1: never)
+    max_coherence: float = 0.99  # also replace atoms with |d_iᵀd_j| above this (1: never)
 
     def __post_init__(self) -> None:
         check(self.forget_rho >= 0, "forget_rho", f"must be >= 0, got {self.forget_rho}")
         check(self.n_sweeps >= 1, "n_sweeps", f"must be >= 1, got {self.n_sweeps}")
-        check(0 < self.max_coherence <= 1, "max_coherence",
-              f"must be in (0, 1], got {self.max_coherence}")
+        check(
+            0 < self.max_coherence <= 1,
+            "max_coherence",
+            f"must be in (0, 1], got {self.max_coherence}",
+        )
 
 
 @register_learner("online", config=OnlineConfig)
@@ -82,8 +85,9 @@ class OnlineLearner(DictionaryLearner):
         if self.config.replace_unused and t > 1:
             replace = unused_atoms(A, self.config.unused_threshold)
             replace |= duplicate_atoms(dictionary, self.config.max_coherence)
-            idx = replace_atoms(dictionary, replace, stats["gather_candidates"],
-                                stats["gather_residuals"])
+            idx = replace_atoms(
+                dictionary, replace, stats["gather_candidates"], stats["gather_residuals"]
+            )
             A[idx, :] = 0.0  # a new atom starts with no history
             A[:, idx] = 0.0
             B[:, idx] = 0.0

@@ -31,5 +31,7 @@ def initial_dictionary(
             raise ConfigError("model.init", f"dct needs square patches, got signals of size {m}")
         D = dct_dictionary(side, n_atoms)
     else:
-        raise ConfigError("model.init", f"'{kind}' is not an initialisation", f"choose one of {INITS}")
+        raise ConfigError(
+            "model.init", f"'{kind}' is not an initialisation", f"choose one of {INITS}"
+        )
     return D / D.norm(dim=0, keepdim=True).clamp_min(1e-12)

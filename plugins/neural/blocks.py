@@ -54,12 +54,13 @@ class NeuralModule(SparselandModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, extra = self.loss(batch)
-        self.log_dict({"val/loss": loss, **{f"val/{k}": v for k, v in extra.items()}},
-                      prog_bar=True)
+        self.log_dict(
+            {"val/loss": loss, **{f"val/{k}": v for k, v in extra.items()}}, prog_bar=True
+        )
 
 
 def as_images(x: torch.Tensor) -> torch.Tensor:
-    """A batch as grey images (n, 1, H, W): rows (n, d) with d a square, (n, H, W) or (n, C, H, W)."""
+    """A batch as images (n, C, H, W); rows (n, d) with d square and (n, H, W) get C = 1."""
     if x.ndim == 4:
         return x
     if x.ndim == 3:
@@ -138,7 +139,9 @@ def psnr_db(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def denoise_whole_image(
-    restore: Callable[[torch.Tensor], torch.Tensor], noisy: torch.Tensor, multiple: int = 1,
+    restore: Callable[[torch.Tensor], torch.Tensor],
+    noisy: torch.Tensor,
+    multiple: int = 1,
     device: Any = None,
 ) -> torch.Tensor:
     """Apply a fully convolutional ``restore`` (images (1, 1, H, W) → same) to one grey image
@@ -153,3 +156,15 @@ def denoise_whole_image(
         x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
     out = restore(x)[0, 0, :h, :w]
     return out.clamp(0.0, 1.0).to(noisy.device)
+
+
+def check_denoiser_data(model: str, spec: Any) -> None:
+    """Denoisers here learn from clean signals (or corrupted/clean pairs): refuse training on
+    the noisy test image itself, which would teach them to reproduce its noise."""
+    dataset = spec["dataset"]
+    if dataset is not None and getattr(dataset, "train_on", None) == "noisy":
+        raise ConfigError(
+            "dataset.train_on",
+            f"model={model} learns to remove noise from clean training data (it adds the noise)",
+            "use dataset.train_on=clean, or dataset=image_crops",
+        )

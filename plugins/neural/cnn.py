@@ -26,6 +26,7 @@ from plugins.neural.blocks import (
     NeuralConfig,
     NeuralModule,
     as_images,
+    check_denoiser_data,
     denoise_whole_image,
     denoising_pair,
     first_layer_filters,
@@ -56,16 +57,25 @@ class CnnConfig(NeuralConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.mode in MODES, "mode", f"'{self.mode}' is not a mode", f"choose one of {MODES}")
-        check(all(c >= 1 for c in self.channels) and bool(self.channels), "channels",
-              f"must be a non-empty list of positive counts, got {self.channels}")
+        check(
+            all(c >= 1 for c in self.channels) and bool(self.channels),
+            "channels",
+            f"must be a non-empty list of positive counts, got {self.channels}",
+        )
         check(self.kernel_size % 2 == 1, "kernel_size", f"must be odd, got {self.kernel_size}")
-        check(self.pooling in POOLINGS, "pooling", f"'{self.pooling}' is not a pooling",
-              f"choose one of {POOLINGS}")
+        check(
+            self.pooling in POOLINGS,
+            "pooling",
+            f"'{self.pooling}' is not a pooling",
+            f"choose one of {POOLINGS}",
+        )
         check(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
         check(self.depth >= 2, "depth", f"must be >= 2, got {self.depth}")
         check(self.width >= 1, "width", f"must be >= 1, got {self.width}")
         check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
-        check(self.loss in LOSSES, "loss", f"'{self.loss}' is not a loss", f"choose one of {LOSSES}")
+        check(
+            self.loss in LOSSES, "loss", f"'{self.loss}' is not a loss", f"choose one of {LOSSES}"
+        )
 
 
 def classifier_features(config: CnnConfig, in_channels: int) -> nn.Sequential:
@@ -101,12 +111,16 @@ class Cnn(NeuralModule):
     def check_compatible(spec: Any) -> None:
         from framework import registry
 
-        if spec["model"].mode == "classifier" and spec["dataset"] is not None:
+        if spec["model"].mode == "denoiser":
+            check_denoiser_data("cnn", spec)
+        elif spec["dataset"] is not None:
             dataset = registry.get("dataset", spec["dataset"].name).cls
             if not getattr(dataset, "has_labels", False):
-                raise ConfigError("model.mode", f"a classifier needs labels and dataset "
-                                  f"'{spec['dataset'].name}' has none",
-                                  "use dataset=digits or dataset=mnist, or model.mode=denoiser")
+                raise ConfigError(
+                    "model.mode",
+                    f"a classifier needs labels and dataset '{spec['dataset'].name}' has none",
+                    "use dataset=digits or dataset=mnist, or model.mode=denoiser",
+                )
 
     def __init__(self, config: CnnConfig, context: ModelContext) -> None:
         super().__init__(config, context)
@@ -115,21 +129,26 @@ class Cnn(NeuralModule):
         channels = probe.shape[1]
         if config.mode == "classifier":
             if dm.n_classes < 2:
-                raise ConfigError("dataset", "a classifier needs at least 2 classes",
-                                  "use a labelled dataset (digits, mnist)")
+                raise ConfigError(
+                    "dataset",
+                    "a classifier needs at least 2 classes",
+                    "use a labelled dataset (digits, mnist)",
+                )
             self.features = classifier_features(config, channels)
             with torch.no_grad():
                 n_features = self.features.eval()(probe).flatten(1).shape[1]
-            self.head = nn.Sequential(nn.Flatten(), nn.Dropout(config.dropout),
-                                      nn.Linear(n_features, dm.n_classes))
-            self.first_conv = self.features[0]
+            self.features.train()
+            self.head = nn.Sequential(
+                nn.Flatten(), nn.Dropout(config.dropout), nn.Linear(n_features, dm.n_classes)
+            )
+            self.first_conv: nn.Module = self.features[0]
         else:
             self.noise_net = dncnn(config, channels)
             self.first_conv = self.noise_net[0]
 
     # -- classifier
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(as_images(x)))  # type: ignore[no-any-return]
+        return self.head(self.features(as_images(x)))
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x).argmax(dim=1)
@@ -137,8 +156,8 @@ class Cnn(NeuralModule):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Classifier: the features fed to the linear head. Denoiser: the noise estimate."""
         if self.config.mode == "classifier":
-            return self.features(as_images(x)).flatten(1)  # type: ignore[no-any-return]
-        return self.noise_net(as_images(x))  # type: ignore[no-any-return]
+            return self.features(as_images(x)).flatten(1)
+        return self.noise_net(as_images(x))
 
     # -- denoiser
     def restore(self, noisy: torch.Tensor) -> torch.Tensor:
@@ -168,4 +187,5 @@ class Cnn(NeuralModule):
         return loss, {"psnr": psnr_db(restored.detach(), clean)}
 
     def atoms(self) -> torch.Tensor | None:
+        assert isinstance(self.first_conv, nn.Conv2d)
         return first_layer_filters(self.first_conv)

@@ -25,6 +25,7 @@ from plugins.neural.blocks import (
     NeuralConfig,
     NeuralModule,
     as_images,
+    check_denoiser_data,
     denoise_whole_image,
     denoising_pair,
     first_layer_filters,
@@ -47,18 +48,31 @@ class DaeConfig(NeuralConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(bool(self.channels) and all(c >= 1 for c in self.channels), "channels",
-              f"must be a non-empty list of positive counts, got {self.channels}")
+        check(
+            bool(self.channels) and all(c >= 1 for c in self.channels),
+            "channels",
+            f"must be a non-empty list of positive counts, got {self.channels}",
+        )
         check(self.kernel_size % 2 == 1, "kernel_size", f"must be odd, got {self.kernel_size}")
-        check(self.upsampling in UPSAMPLINGS, "upsampling", f"'{self.upsampling}' is not one",
-              f"choose one of {UPSAMPLINGS}")
-        check(self.loss in LOSSES, "loss", f"'{self.loss}' is not a loss", f"choose one of {LOSSES}")
+        check(
+            self.upsampling in UPSAMPLINGS,
+            "upsampling",
+            f"'{self.upsampling}' is not one",
+            f"choose one of {UPSAMPLINGS}",
+        )
+        check(
+            self.loss in LOSSES, "loss", f"'{self.loss}' is not a loss", f"choose one of {LOSSES}"
+        )
         check(0 <= self.l1_weight <= 1, "l1_weight", f"must be in [0, 1], got {self.l1_weight}")
         check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
 
 
 @register_model("dae", config=DaeConfig)
 class DenoisingAutoencoder(NeuralModule):
+    @staticmethod
+    def check_compatible(spec: Any) -> None:
+        check_denoiser_data("dae", spec)
+
     def __init__(self, config: DaeConfig, context: ModelContext) -> None:
         super().__init__(config, context)
         signal_shape = tuple(context.datamodule.signal_shape)
@@ -70,8 +84,9 @@ class DenoisingAutoencoder(NeuralModule):
             nn.Conv2d(i, o, k, stride=2, padding=k // 2) for i, o in zip(ins, widths)
         )
         outs = [*ins[1:], widths[0]][::-1]  # decoder widths mirror the encoder
-        self.up = nn.ModuleList(nn.Conv2d(i, o, k, padding=k // 2)
-                                for i, o in zip(widths[::-1], outs))
+        self.up = nn.ModuleList(
+            nn.Conv2d(i, o, k, padding=k // 2) for i, o in zip(widths[::-1], outs)
+        )
         self.out = nn.Conv2d(widths[0], channels, k, padding=k // 2)
         self._sizes: list[tuple[int, int]] = []
 
@@ -91,8 +106,9 @@ class DenoisingAutoencoder(NeuralModule):
             if size is None:
                 size = (2 * h.shape[-2], 2 * h.shape[-1])
             align = False if self.config.upsampling == "bilinear" else None
-            h = F.relu(conv(F.interpolate(h, size=size, mode=self.config.upsampling,
-                                          align_corners=align)))
+            h = F.relu(
+                conv(F.interpolate(h, size=size, mode=self.config.upsampling, align_corners=align))
+            )
         out = self.out(h)
         return out.flatten(1) if self._rows else out
 
@@ -117,4 +133,6 @@ class DenoisingAutoencoder(NeuralModule):
         return loss, {"psnr": psnr_db(restored.detach(), clean)}
 
     def atoms(self) -> torch.Tensor | None:
-        return first_layer_filters(self.down[0])  # type: ignore[arg-type]
+        first = self.down[0]
+        assert isinstance(first, nn.Conv2d)
+        return first_layer_filters(first)

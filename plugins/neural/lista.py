@@ -49,18 +49,28 @@ class ListaConfig(NeuralConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
-        check(self.target in TARGETS, "target", f"'{self.target}' is not a target",
-              f"choose one of {TARGETS}")
+        check(
+            self.target in TARGETS,
+            "target",
+            f"'{self.target}' is not a target",
+            f"choose one of {TARGETS}",
+        )
         check(self.n_atoms >= 1, "n_atoms", f"must be >= 1, got {self.n_atoms}")
-        check(self.init in INITS, "init", f"'{self.init}' is not an initialisation",
-              f"choose one of {', '.join(INITS)}")
+        check(
+            self.init in INITS,
+            "init",
+            f"'{self.init}' is not an initialisation",
+            f"choose one of {', '.join(INITS)}",
+        )
 
 
 def load_dictionary(path: str) -> torch.Tensor:
     file = Path(path).expanduser()
     if not file.is_file():
-        raise DataNotFoundError(f"model.dictionary={path}: no such file (looked for "
-                                f"{file.resolve()}); save an (m, k) tensor under 'dictionary'")
+        raise DataNotFoundError(
+            f"model.dictionary={path}: no such file (looked for "
+            f"{file.resolve()}); save an (m, k) tensor under 'dictionary'"
+        )
     if file.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -72,8 +82,9 @@ def load_dictionary(path: str) -> torch.Tensor:
 class UnrolledIsta(nn.Module):
     """T layers z ← h_θ(W_e x + S z); weights start at the ISTA values of D and λ."""
 
-    def __init__(self, D: torch.Tensor, lam: float, n_layers: int, tied: bool,
-                 positive: bool = False) -> None:
+    def __init__(
+        self, D: torch.Tensor, lam: float, n_layers: int, tied: bool, positive: bool = False
+    ) -> None:
         super().__init__()
         lipschitz = MatrixOperator(D).lipschitz()  # ‖D‖², exactly as ISTA uses it
         k = D.shape[1]
@@ -99,14 +110,15 @@ class UnrolledIsta(nn.Module):
 
 @register_model("lista", config=ListaConfig)
 class Lista(NeuralModule):
+    D: torch.Tensor  # the fixed dictionary (m × k), a buffer
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         check_lasso_pursuit("lista", spec)
 
     def __init__(self, config: ListaConfig, context: ModelContext) -> None:
         super().__init__(config, context)
-        self.pursuit = lasso_pursuit(context)
-        self.lam = float(self.pursuit.config.lam)
+        self.pursuit, self.lam = lasso_pursuit(context)
         dm = context.datamodule
         if config.dictionary:
             D = load_dictionary(config.dictionary)
@@ -114,14 +126,17 @@ class Lista(NeuralModule):
             D = start_dictionary(config.init, config.n_atoms, dm, config.seed)
         m = math.prod(dm.signal_shape) if dm.signal_shape else D.shape[0]
         if D.shape[0] != m:
-            raise ConfigError("model.dictionary", f"atoms of size {D.shape[0]} do not fit "
-                              f"signals of size {m}", "use a dictionary learned on these signals")
+            raise ConfigError(
+                "model.dictionary",
+                f"atoms of size {D.shape[0]} do not fit signals of size {m}",
+                "use a dictionary learned on these signals",
+            )
         self.register_buffer("D", D)
         positive = bool(getattr(self.pursuit.config, "positive", False))
         self.network = UnrolledIsta(D, self.lam, config.n_layers, config.tied, positive)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(as_rows(x))  # type: ignore[no-any-return]
+        return self.network(as_rows(x))
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return codes @ self.D.T

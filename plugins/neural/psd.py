@@ -48,11 +48,19 @@ class PsdConfig(NeuralConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.n_atoms >= 1, "n_atoms", f"must be >= 1, got {self.n_atoms}")
-        check(self.encoder in ENCODERS, "encoder", f"'{self.encoder}' is not an encoder",
-              f"choose one of {ENCODERS}")
+        check(
+            self.encoder in ENCODERS,
+            "encoder",
+            f"'{self.encoder}' is not an encoder",
+            f"choose one of {ENCODERS}",
+        )
         check(self.alpha >= 0, "alpha", f"must be >= 0, got {self.alpha}")
-        check(self.init in INITS, "init", f"'{self.init}' is not an initialisation",
-              f"choose one of {', '.join(INITS)}")
+        check(
+            self.init in INITS,
+            "init",
+            f"'{self.init}' is not an initialisation",
+            f"choose one of {', '.join(INITS)}",
+        )
 
 
 class PredictiveEncoder(nn.Module):
@@ -83,8 +91,7 @@ class PredictiveSparseDecomposition(NeuralModule):
 
     def __init__(self, config: PsdConfig, context: ModelContext) -> None:
         super().__init__(config, context)
-        self.pursuit = lasso_pursuit(context)
-        self.lam = float(self.pursuit.config.lam)
+        self.pursuit, self.lam = lasso_pursuit(context)
         D = start_dictionary(config.init, config.n_atoms, context.datamodule, config.seed)
         self.dictionary_weight = nn.Parameter(D.clone())
         self.register_buffer("dictionary_at_start", D.clone())
@@ -99,7 +106,7 @@ class PredictiveSparseDecomposition(NeuralModule):
 
     # -- the hooks tasks use
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(as_rows(x))  # type: ignore[no-any-return]
+        return self.encoder(as_rows(x))
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return codes @ self.D.detach().T
@@ -117,7 +124,7 @@ class PredictiveSparseDecomposition(NeuralModule):
 
     @torch.no_grad()
     def code_error(self, x: torch.Tensor) -> torch.Tensor:
-        """‖F(x) − z_lasso‖ / ‖z_lasso‖ over the batch: how close the encoder gets to the pursuit."""
+        """‖F(x) − z_lasso‖ / ‖z_lasso‖ over the batch: how close F gets to the pursuit."""
         z = self.pursuit_codes(x)
         return (self.encode(x) - z).norm() / z.norm().clamp_min(1e-12)
 
@@ -139,11 +146,18 @@ class PredictiveSparseDecomposition(NeuralModule):
         loss = reconstruction + self.config.alpha * prediction_error
         energy = loss.detach() + self.lam * z.abs().sum(dim=1).mean()
         relative = (z - prediction.detach()).norm() / z.norm().clamp_min(1e-12)
-        return loss, {"energy": energy, "reconstruction": reconstruction.detach(),
-                      "prediction_error": relative}
+        return loss, {
+            "energy": energy,
+            "reconstruction": reconstruction.detach(),
+            "prediction_error": relative,
+        }
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         super().validation_step(batch, batch_idx)
         x = batch["x"]
-        self.log_dict({"val/code_error": self.code_error(x),
-                       "val/objective": self.objective(x, self.encode(x)).mean()})
+        self.log_dict(
+            {
+                "val/code_error": self.code_error(x),
+                "val/objective": self.objective(x, self.encode(x)).mean(),
+            }
+        )

@@ -18,16 +18,23 @@ def check_lasso_pursuit(model: str, spec: Any) -> None:
     pursuit = spec["pursuit"]
     if pursuit is None or not hasattr(pursuit, "lam"):
         name = "none" if pursuit is None else f"'{pursuit.name}'"
-        raise ConfigError("pursuit", f"model={model} needs a Lasso pursuit (with lam), got {name}",
-                          "use pursuit=fista or pursuit=ista; pursuit.lam is the model's λ")
+        raise ConfigError(
+            "pursuit",
+            f"model={model} needs a Lasso pursuit (with lam), got {name}",
+            "use pursuit=fista or pursuit=ista; pursuit.lam is the model's λ",
+        )
 
 
-def lasso_pursuit(context: ModelContext) -> Pursuit:
+def lasso_pursuit(context: ModelContext) -> tuple[Pursuit, float]:
+    """The run's pursuit and its λ."""
     pursuit = context.pursuit
     if pursuit is None or not hasattr(pursuit.config, "lam"):
-        raise ConfigError("pursuit", "this model needs a Lasso pursuit (with lam)",
-                          "use pursuit=fista or pursuit=ista")
-    return pursuit
+        raise ConfigError(
+            "pursuit",
+            "this model needs a Lasso pursuit (with lam)",
+            "use pursuit=fista or pursuit=ista",
+        )
+    return pursuit, float(pursuit.config.lam)
 
 
 def training_rows(dm: SparselandDataModule, limit: int = 20000) -> torch.Tensor:
@@ -55,7 +62,9 @@ def start_dictionary(kind: str, n_atoms: int, dm: SparselandDataModule, seed: in
     return initial_dictionary(kind, n_atoms, training_rows(dm), gen)
 
 
-def lasso_objective(x: torch.Tensor, codes: torch.Tensor, D: torch.Tensor, lam: float) -> torch.Tensor:
+def lasso_objective(
+    x: torch.Tensor, codes: torch.Tensor, D: torch.Tensor, lam: float
+) -> torch.Tensor:
     """½‖x − D h‖² + λ‖h‖₁ per signal (rows)."""
     return 0.5 * (x - codes @ D.T).pow(2).sum(dim=1) + lam * codes.abs().sum(dim=1)
 

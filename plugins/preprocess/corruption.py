@@ -60,8 +60,10 @@ class PoissonNoiseConfig(PluginConfig):
 class PoissonNoise(Corruption):
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         if bool((x < 0).any()):
-            raise ShapeError("poisson_noise needs intensities >= 0; apply it before any "
-                             "centring or whitening (preprocess=poisson_noise on raw data)")
+            raise ShapeError(
+                "poisson_noise needs intensities >= 0; apply it before any "
+                "centring or whitening (preprocess=poisson_noise on raw data)"
+            )
         return torch.poisson(x * self.config.peak) / self.config.peak
 
 
@@ -92,8 +94,10 @@ class BlockKnockout(Corruption):
         if x.ndim == 2:
             side = math.isqrt(x.shape[1])
             if side * side != x.shape[1]:
-                raise ShapeError(f"knockout needs square patches or images, got rows of size "
-                                 f"{x.shape[1]}; use square patches or an image dataset")
+                raise ShapeError(
+                    f"knockout needs square patches or images, got rows of size "
+                    f"{x.shape[1]}; use square patches or an image dataset"
+                )
             images = x.reshape(x.shape[0], side, side)
         mask = self.knockout_mask(tuple(images.shape), images.device)
         out = torch.where(mask, torch.full_like(images, self.config.fill), images)

@@ -84,4 +84,6 @@ class PatchExtractor(Preprocessor):
     def inverse_transform(self, y: torch.Tensor, raw: torch.Tensor | None = None) -> torch.Tensor:
         if raw is None:
             raise ShapeError("patches.inverse_transform needs raw= the image (for its shape)")
-        return aggregate_patches(y, (raw.shape[-2], raw.shape[-1]), self.config.size, self.config.stride)
+        return aggregate_patches(
+            y, (raw.shape[-2], raw.shape[-1]), self.config.size, self.config.stride
+        )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from framework import register_pursuit
-from plugins.pursuit.proximal_gradient import LassoPursuitConfig, ProximalGradientPursuit
+from plugins.pursuit.proximal_gradient import ProximalGradientConfig, ProximalGradientPursuit
 
 
 @dataclass
-class IstaConfig(LassoPursuitConfig):
+class IstaConfig(ProximalGradientConfig):
     max_iter: int = 500
 
 

@@ -41,11 +41,28 @@ class LassoPursuitConfig(PursuitConfig):
         check(self.check_every >= 1, "check_every", f"must be >= 1, got {self.check_every}")
 
 
+@dataclass
+class ProximalGradientConfig(LassoPursuitConfig):
+    step_scale: float = 1.0  # step = step_scale / L; 1 guarantees convergence, > 2 diverges
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(
+            self.step_scale > 0,
+            "step_scale",
+            f"must be > 0, got {self.step_scale}",
+            "1 is the 1/L step that guarantees convergence",
+        )
+
+
 def shrink(xp: Any, v: Any, tau: float, positive: bool) -> Any:
-    """Soft threshold S_τ(v) = sign(v)·max(|v| − τ, 0); non-negative: max(v − τ, 0)."""
+    """Soft threshold S_τ(v) = sign(v)·max(|v| − τ, 0) = v − clip(v, −τ, τ) (two passes, exact).
+
+    Non-negative: max(v − τ, 0), a ReLU with bias −τ.
+    """
     if positive:
         return xp.clip(v - tau, min=0.0)
-    return xp.sign(v) * xp.clip(xp.abs(v) - tau, min=0.0)
+    return v - xp.clip(v, min=-tau, max=tau)
 
 
 def _row_norms(xp: Any, a: Any) -> Any:
@@ -56,34 +73,37 @@ def proximal_gradient(
     x: Any,
     op: LinearOperator,
     init: Any | None,
-    config: LassoPursuitConfig,
+    config: ProximalGradientConfig,
     accelerate: bool,
     restart: bool = False,
 ) -> tuple[Any, PursuitInfo]:
     xp = namespace(x)
     lipschitz = op.lipschitz(x)
-    step = 1.0 / lipschitz
+    step = config.step_scale / lipschitz
     threshold = config.lam * step
     shape = op.code_shape(x)
     h = xp.zeros(shape, dtype=x.dtype, device=array_device(x)) if init is None else init
     y = h
-    correlation = op.adjoint(x)  # Dᵀx, reused every iteration
+    # The gradient step y − (Dᵀ(D y) − Dᵀx)/L with 1/L folded into the small D y (n × m) and
+    # Dᵀx/L computed once: two GEMMs and two passes over the codes per iteration.
+    bias = op.adjoint(x) * step
     t: Any = 1.0
     if restart:
         t = xp.ones((shape[0],) + (1,) * (len(shape) - 1), dtype=x.dtype, device=array_device(x))
     rel = math.inf
     it = 0
     for it in range(1, config.max_iter + 1):
-        grad = op.adjoint(op.forward(y)) - correlation
-        h_new = shrink(xp, y - step * grad, threshold, config.positive)
+        forward_step = y - op.adjoint(op.forward(y) * step) + bias
+        h_new = shrink(xp, forward_step, threshold, config.positive)
         if accelerate:
+            diff = h_new - h
             if restart:
-                uphill = xp.sum(xp.reshape((y - h_new) * (h_new - h), (shape[0], -1)), axis=1)
+                uphill = xp.sum(xp.reshape((y - h_new) * diff, (shape[0], -1)), axis=1)
                 t = xp.where(xp.reshape(uphill > 0, t.shape), xp.ones_like(t), t)
                 t_new = (1.0 + xp.sqrt(1.0 + 4.0 * t * t)) / 2.0
             else:
                 t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-            y = h_new + ((t - 1.0) / t_new) * (h_new - h)
+            y = h_new + ((t - 1.0) / t_new) * diff
             t = t_new
         else:
             y = h_new

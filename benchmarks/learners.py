@@ -1,0 +1,504 @@
+"""Dictionary-learning benchmark: recovery, denoising, streaming memory, speed against others.
+
+    python benchmarks/learners.py recovery   # K-SVD protocol, ksvd / online / plain K-SVD, 5 seeds
+    python benchmarks/learners.py denoise    # camera() σ = 15, 25, 50 with K-SVD denoising
+    python benchmarks/learners.py streaming  # peak RSS of the online learner vs patches streamed
+    python benchmarks/learners.py speed      # held-out objective vs time: ours, sklearn, SPAMS
+    python benchmarks/learners.py report     # rewrite learners.md from learners.json
+
+Each part merges its numbers into benchmarks/results/learners.json and rewrites learners.md.
+Every part is bounded (minutes on 2 cores). The speed part needs the `bench` extra (spams-bin).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from framework import build, registry
+from framework.interfaces import ModelContext
+
+RESULTS = Path(__file__).parent / "results"
+JSON = RESULTS / "learners.json"
+
+
+def save(part: str, value: Any) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    data = json.loads(JSON.read_text()) if JSON.exists() else {}
+    data[part] = value
+    data.setdefault("machine", {})[part] = machine()
+    JSON.write_text(json.dumps(data, indent=2))
+    write_markdown(data)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_avg_1min": round(os.getloadavg()[0], 1),
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+# ----------------------------------------------------------------------------- recovery
+
+
+def learn(
+    learner_name: str,
+    options: dict[str, Any],
+    X: torch.Tensor,
+    D: torch.Tensor,
+    epochs: int,
+    batch: int | None,
+    pursuit: Any,
+    seed: int,
+) -> torch.Tensor:
+    """The model's loop without Lightning: pursuit, statistics (merged over the epoch for
+    batch learners), learner update."""
+    learner = build("learner", learner_name, **options)
+    state = learner.init_state(D)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(X.shape[0], generator=g)
+        total = None
+        for xb in X[order].split(batch or X.shape[0]):
+            stats = learner.statistics(xb, pursuit(xb, D), D)
+            if getattr(learner, "accumulate_epoch", False):
+                total = learner.merge_statistics(total, stats)
+            else:
+                learner.update(D, state, stats)
+        if total is not None:
+            learner.update(D, state, total)
+    return D
+
+
+def recovery(only: tuple[str, ...] = (), seeds: int = 10) -> None:
+    from plugins.models.batch_omp import batch_omp
+    from plugins.tasks.recover import recovery_rate
+
+    variants = {
+        "ksvd (80 it., OMP k=3)": ("ksvd", {}, 80, None),
+        "plain K-SVD (no usage floor)": ("ksvd", {"min_usage_fraction": 0.0}, 80, None),
+        "online (ρ=20, batch 250, 40 epochs, OMP k=3)": ("online", {"forget_rho": 20.0}, 40, 250),
+        "bcd (80 it., OMP k=3)": ("bcd", {}, 80, None),
+        "mod (80 it., OMP k=3)": ("mod", {}, 80, None),
+    }
+
+    def omp(x: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+        return batch_omp(x, D, n_nonzero=3)
+
+    previous = json.loads(JSON.read_text()).get("recovery", {}) if JSON.exists() else {}
+    out: dict[str, Any] = dict(previous)
+    for label, (name, options, epochs, batch) in variants.items():
+        if only and not any(label.startswith(o) for o in only):
+            continue
+        rates, times = [], []
+        for seed in range(seeds):
+            dm = registry.build("dataset", "synthetic", seed=seed)  # 20×50, 1500, 3 atoms, 20 dB
+            dm.setup()
+            X = dm.splits["train"].x
+            g = torch.Generator().manual_seed(seed)
+            D = X[torch.randperm(X.shape[0], generator=g)[:50]].T.clone()
+            D /= D.norm(dim=0)
+            start = time.perf_counter()
+            D = learn(name, options, X, D, epochs, batch, omp, seed)
+            times.append(time.perf_counter() - start)
+            rates.append(recovery_rate(dm.true_dictionary, D))
+            print(label, seed, rates[-1], flush=True)
+        out[label] = {
+            "rates": rates,
+            "mean": float(np.mean(rates)),
+            "min": float(np.min(rates)),
+            "seconds_per_run": float(np.mean(times)),
+        }
+        print(label, out[label], flush=True)
+        save("recovery", out)
+
+
+# ----------------------------------------------------------------------------- denoising
+
+
+def denoise(sigmas: tuple[float, ...] = (25.0, 15.0, 50.0), epochs: int = 10) -> None:
+    import lightning as L
+
+    previous = json.loads(JSON.read_text()).get("denoise", {}) if JSON.exists() else {}
+    out: dict[str, Any] = dict(previous)
+    for sigma in sigmas:
+        for label, init, learner_name, n_epochs in (
+            ("overcomplete DCT (no learning)", "dct", "ksvd", 0),
+            (f"K-SVD, {epochs} epochs on the noisy image", "dct", "ksvd", epochs),
+        ):
+            start = time.perf_counter()
+            dm = registry.build(
+                "dataset",
+                "images",
+                image="camera",
+                sigma=sigma,
+                seed=0,
+                n_train=40000,
+                batch_size=8192,
+            )
+            dm.setup()
+            m = 64
+            eps2 = (1.15 * sigma / 255.0) ** 2 * m  # the omp plugin takes ‖x − Dh‖² ≤ eps
+            pursuit = build("pursuit", "omp", k=m // 2, eps=eps2)
+            learner = build("learner", learner_name)
+            model = registry.get("model", "dictionary").cls(
+                registry.make_config("model", "dictionary", n_atoms=256, init=init),
+                ModelContext(datamodule=dm, pursuit=pursuit, learner=learner),
+            )
+            if n_epochs:
+                trainer = L.Trainer(
+                    max_epochs=n_epochs,
+                    logger=False,
+                    enable_checkpointing=False,
+                    enable_progress_bar=False,
+                    enable_model_summary=False,
+                    limit_val_batches=0,
+                    accelerator="cpu",
+                    devices=1,
+                )
+                trainer.fit(model, datamodule=dm)
+            train_s = time.perf_counter() - start
+            from plugins.tasks.denoise import Denoise
+
+            task = Denoise(registry.make_config("task", "denoise", log_images=False))
+            metrics = task.run(model, dm, tracker=None)
+            metrics["train_s"] = train_s
+            out[f"sigma={sigma:g}, {label}"] = metrics
+            print(sigma, label, metrics, flush=True)
+            save("denoise", out)
+
+
+# ----------------------------------------------------------------------------- streaming
+
+STREAM_CHILD = """
+import resource, sys, time, torch, lightning as L
+from framework import build, registry
+from framework.interfaces import ModelContext
+n = int(sys.argv[1])
+pre = build("preprocess", "dc")
+dm = registry.get("dataset", "streaming_patches").cls(
+    registry.make_config("dataset", "streaming_patches", n_train=n, batch_size=1024, n_val=256,
+                         n_test=256), pre)
+dm.setup()
+model = registry.get("model", "dictionary").cls(
+    registry.make_config("model", "dictionary", n_atoms=64),
+    ModelContext(datamodule=dm, pursuit=build("pursuit", "fista", lam=0.1, max_iter=20,
+                 compute_gap=False), learner=build("learner", "online")))
+start = time.perf_counter()
+L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+          enable_model_summary=False, limit_val_batches=0, accelerator="cpu").fit(model, dm)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - start,
+      int(model.learner_t))
+"""
+
+
+def streaming(counts: tuple[int, ...] = (10_000, 100_000, 300_000)) -> None:
+    out: dict[str, Any] = {}
+    for n in counts:
+        result = subprocess.run(
+            [sys.executable, "-c", STREAM_CHILD, str(n)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr[-3000:])
+        rss_kb, seconds, steps = result.stdout.strip().splitlines()[-1].split()
+        in_memory_mb = n * 64 * 4 * 2 / 2**20  # x and raw, float32, if the set were held
+        out[str(n)] = {
+            "peak_rss_mb": int(rss_kb) / 1024,
+            "train_s": float(seconds),
+            "steps": int(steps),
+            "dataset_in_memory_would_be_mb": in_memory_mb,
+        }
+        print(n, out[str(n)], flush=True)
+    save("streaming", out)
+
+
+# ----------------------------------------------------------------------------- speed
+
+
+def speed(n_train: int = 20000, n_test: int = 2000, budget_s: float = 40.0) -> None:
+    """256 atoms, λ = 0.1, 8×8 DC-removed unit-norm natural patches; held-out objective of each
+    method's dictionary (FISTA, 500 iterations) at several wall-clock points."""
+    from plugins.datasets.natural_images import load_image
+    from plugins.preprocess.patches import random_patches
+
+    g = torch.Generator().manual_seed(0)
+    train_imgs = [load_image(n) for n in ("astronaut", "coffee", "chelsea", "rocket", "clock")]
+    test_imgs = [load_image(n) for n in ("camera", "moon")]
+
+    def prep(p: torch.Tensor) -> torch.Tensor:
+        p = p - p.mean(dim=1, keepdim=True)
+        keep = p.norm(dim=1) > 1e-3
+        return p[keep] / p[keep].norm(dim=1, keepdim=True)
+
+    X = prep(random_patches(train_imgs, n_train, 8, g))
+    T = prep(random_patches(test_imgs, n_test, 8, g)).double()
+    D0 = X[torch.randperm(X.shape[0], generator=g)[:256]].T.clone().double()
+    D0 /= D0.norm(dim=0)
+    lam = 0.1
+    fista = build("pursuit", "fista", lam=lam, max_iter=500, tol=1e-7, compute_gap=False)
+
+    def heldout(D: np.ndarray | torch.Tensor) -> float:
+        Dt = torch.as_tensor(np.asarray(D), dtype=torch.float64)
+        Dt = Dt / Dt.norm(dim=0).clamp_min(1e-12)
+        H = fista(T, Dt)
+        return float((0.5 * (T - H @ Dt.T).pow(2).sum(1) + lam * H.abs().sum(1)).mean())
+
+    out: dict[str, Any] = {"initial": heldout(D0), "n_train": int(X.shape[0])}
+    points = [budget_s / 8, budget_s / 4, budget_s / 2, budget_s]
+
+    # ours: online learner + FISTA, timed without evaluation
+    curve = []
+    D = D0.float().clone()
+    learner = build("learner", "online")
+    pursuit = build("pursuit", "fista", lam=lam, max_iter=50, tol=1e-4, compute_gap=False)
+    state = learner.init_state(D)
+    elapsed, next_point = 0.0, 0
+    while next_point < len(points):
+        for xb in X[torch.randperm(X.shape[0], generator=g)].split(512):
+            start = time.perf_counter()
+            learner.update(D, state, learner.statistics(xb, pursuit(xb, D), D))
+            elapsed += time.perf_counter() - start
+            if elapsed >= points[next_point]:
+                curve.append((elapsed, heldout(D.double())))
+                next_point += 1
+                if next_point == len(points):
+                    break
+    out["sparseland online (FISTA 50 it., batch 512)"] = curve
+    print("ours", curve, flush=True)
+
+    # scikit-learn MiniBatchDictionaryLearning, partial_fit on the same batches
+    from sklearn.decomposition import MiniBatchDictionaryLearning
+
+    Xn = X.numpy().astype(np.float64)
+    mb = MiniBatchDictionaryLearning(
+        n_components=256,
+        alpha=lam,
+        batch_size=512,
+        dict_init=D0.T.numpy(),
+        random_state=0,
+        fit_algorithm="cd",
+        transform_algorithm="lasso_cd",
+    )
+    curve, elapsed, next_point = [], 0.0, 0
+    rng = np.random.default_rng(0)
+    while next_point < len(points):
+        for idx in np.array_split(rng.permutation(Xn.shape[0]), Xn.shape[0] // 512):
+            start = time.perf_counter()
+            mb.partial_fit(Xn[idx])
+            elapsed += time.perf_counter() - start
+            if elapsed >= points[next_point]:
+                curve.append((elapsed, heldout(mb.components_.T)))
+                next_point += 1
+                if next_point == len(points):
+                    break
+    out["scikit-learn MiniBatchDictionaryLearning (cd, batch 512)"] = curve
+    print("sklearn", curve, flush=True)
+
+    # SPAMS trainDL: iter < 0 means a time budget in seconds
+    try:
+        import spams
+
+        curve = []
+        Xf = np.asfortranarray(Xn.T)
+        for t in points:
+            start = time.perf_counter()
+            Ds = spams.trainDL(
+                Xf,
+                D=np.asfortranarray(D0.numpy()),
+                lambda1=lam,
+                mode=2,
+                iter=-int(max(1, round(t))),
+                batchsize=512,
+                numThreads=2,
+                verbose=False,
+            )
+            curve.append((time.perf_counter() - start, heldout(Ds)))
+        out["SPAMS trainDL (batch 512, 2 threads)"] = curve
+        print("spams", curve, flush=True)
+    except ImportError as exc:
+        out["SPAMS trainDL"] = f"not run: {exc}"
+    save("speed", out)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def write_markdown(data: dict[str, Any]) -> None:
+    lines = [
+        "# Dictionary learners: measured numbers",
+        "",
+        "Written by `python benchmarks/learners.py <part>`; raw numbers in learners.json.",
+        "The machine is a shared 2-core CPU (load average in the JSON `machine` entry), so "
+        "times are indicative.",
+        "",
+    ]
+    if "recovery" in data:
+        lines += [
+            "## Recovery, K-SVD protocol",
+            "",
+            "20×50 Gaussian dictionary, 1500 signals, 3 atoms each, 20 dB SNR (dataset "
+            "`synthetic` defaults), init from 50 training signals, OMP k = 3 "
+            "(plugins/models/batch_omp.py: the `omp` plugin's codes, faster here), the "
+            "model's loop without Lightning (pursuit → statistics, merged over the epoch for "
+            "batch learners → update). An atom counts as found when 1 − |dᵀd̂| < 0.01. "
+            "Seeds 0–9 (data and initialisation); fewer where the table says so.",
+            "",
+            "| learner | mean | min | per seed | s/run |",
+            "|---|---|---|---|---|",
+        ]
+        for k, v in data["recovery"].items():
+            lines.append(
+                f"| {k} | {100 * v['mean']:.1f} % | {100 * v['min']:.0f} % | "
+                f"{', '.join(f'{100 * r:.0f}' for r in v['rates'])} | "
+                f"{v['seconds_per_run']:.1f} |"
+            )
+        lines.append("")
+    if "denoise" in data:
+        lines += [
+            "## Denoising skimage.data.camera() (512×512), noise seed 0",
+            "",
+            "8×8 patches, 256 atoms initialised with the overcomplete DCT, K-SVD "
+            "(approximate, "
+            "one power step per atom) on 40,000 random patches of the noisy image with "
+            "error-constrained OMP (ε = 1.15·σ·8), then every overlapping patch coded within "
+            "ε and averaged with the noisy image (λ = 30/σ), Elad and Aharon 2006.",
+            "",
+            "| σ, method | PSNR (dB) | SSIM | noisy PSNR | train s | denoise s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for k, v in data["denoise"].items():
+            lines.append(
+                f"| {k.replace(' | ', ', ')} | {v['test/psnr']:.2f} | {v['test/ssim']:.3f} | "
+                f"{v['test/psnr_noisy']:.2f} | {v['train_s']:.0f} | "
+                f"{v['test/denoise_time_s']:.0f} |"
+            )
+        lines.append("")
+    if "streaming" in data:
+        lines += [
+            "## Streaming: peak memory vs patches streamed",
+            "",
+            "Online learner (64 atoms, FISTA 20 it.) on `streaming_patches` (batches of 1024 "
+            "drawn on the fly), one epoch, each run in a fresh process; peak RSS from "
+            "getrusage (includes Python, torch and Lightning, ~constant).",
+            "",
+            "| patches | peak RSS (MB) | would be in memory (MB) | steps | train s |",
+            "|---|---|---|---|---|",
+        ]
+        for k, v in data["streaming"].items():
+            lines.append(
+                f"| {int(k):,} | {v['peak_rss_mb']:.0f} | "
+                f"{v['dataset_in_memory_would_be_mb']:.0f} | {v['steps']} | "
+                f"{v['train_s']:.0f} |"
+            )
+        lines.append("")
+    if "speed" in data:
+        s = data["speed"]
+        lines += [
+            "## Speed: held-out objective vs wall time",
+            "",
+            f"256 atoms, λ = 0.1, {s['n_train']} DC-removed unit-norm 8×8 training patches, "
+            "2,000 held-out patches (camera, moon) coded by FISTA (500 it.) for every "
+            f"dictionary. Initial held-out objective {s['initial']:.4f}. Points are (seconds "
+            "of learning, held-out objective). Reduced from the issue's protocol (100,000 "
+            "patches, SPAMS at 90 s) to keep the part bounded on the shared CPU.",
+            "",
+            "| method | curve |",
+            "|---|---|",
+        ]
+        for k, v in s.items():
+            if isinstance(v, list):
+                lines.append(f"| {k} | " + ", ".join(f"({t:.0f} s, {o:.4f})" for t, o in v) + " |")
+        lines.append("")
+    lines += targets(data)
+    lines += [
+        "## Notes",
+        "",
+        "- DDP: tests/test_learner_ddp.py runs `trainer=ddp` (2 CPU processes, gloo, ddp_spawn "
+        "through framework/distributed.py) and `trainer=cpu` on the same synthetic "
+        "data for `online` and `ksvd`; the dictionaries agree to < 1e-5 (measured ~1e-7).",
+        "- Recovery: the remaining misses are stable local minima (one learned atom mixing two "
+        "true atoms, one junk atom); 150 K-SVD iterations or 80 online epochs change nothing on "
+        "seeds 0–4. `ksvd.min_usage_fraction` (replace atoms used by < 0.2 × the mean usage) "
+        "gave 97.8 % over another 10 draws (benchmark harness before the dataset existed).",
+        "- Denoising: the learned dictionary gains 0.1–0.2 dB over the DCT it starts from, less "
+        "than Elad and Aharon's K-SVD (exact SVD updates, all overlapping patches). Not tuned: "
+        "number of training patches, exact K-SVD (`learner.power_iterations`), DC removal.",
+        "- Speed: our online learner (forgetting ρ = 1, FISTA 50 iterations per batch) is behind "
+        "scikit-learn's MiniBatchDictionaryLearning at every time point here; the time goes into "
+        "FISTA on 256 atoms. Left: warm-started codes, fewer FISTA iterations, a larger ρ.",
+        "- Streaming: peak RSS is flat (≈ 443 MB, the interpreter, torch and Lightning) from "
+        "10,000 to 300,000 patches while the data would need 5 to 146 MB in memory.",
+        "",
+    ]
+    (RESULTS / "learners.md").write_text("\n".join(lines))
+
+
+def targets(data: dict[str, Any]) -> list[str]:
+    """The issue's quality and speed targets against what was measured."""
+    out = ["## Targets (issue 4)", "", "| target | measured | met |", "|---|---|---|"]
+    for key, label in (("ksvd", "ksvd"), ("online", "online")):
+        hits = [v for k, v in data.get("recovery", {}).items() if k.startswith(key + " ")]
+        if hits:
+            mean = hits[0]["mean"]
+            out.append(
+                f"| recovery ≥ 96 % ({label}) | {100 * mean:.1f} % mean over "
+                f"{len(hits[0]['rates'])} seeds | {'yes' if mean >= 0.96 else 'no'} |"
+            )
+    learned = {
+        k: v
+        for k, v in data.get("denoise", {}).items()
+        if k.replace(" |", ",").startswith("sigma=25,") and "K-SVD" in k
+    }
+    for k, v in learned.items():
+        met = "yes" if v["test/psnr"] >= 29.5 else "no"
+        name = k.replace(" | ", ", ")
+        out.append(f"| camera σ=25 ≥ 29.5 dB | {v['test/psnr']:.2f} dB ({name}) | {met} |")
+    speed = data.get("speed", {})
+    ours = next((v for k, v in speed.items() if k.startswith("sparseland")), None)
+    spams = next(
+        (v for k, v in speed.items() if k.startswith("SPAMS") and isinstance(v, list)), None
+    )
+    if ours and spams:
+        goal = spams[-1][1]
+        reached = [t for t, o in ours if o <= goal]
+        text = f"{reached[0]:.0f} s" if reached else "not within the budget"
+        out.append(
+            f"| reach SPAMS's objective at {spams[-1][0]:.0f} s ({goal:.4f}) | ours: "
+            f"{text} | {'yes' if reached and reached[0] <= spams[-1][0] / 3 else 'no'} |"
+        )
+    return [*out, ""]
+
+
+if __name__ == "__main__":
+    part = sys.argv[1] if len(sys.argv) > 1 else "report"
+    if part == "recovery" and len(sys.argv) > 2:  # e.g. recovery 5 online plain
+        torch.set_num_threads(1)  # small problems: threads only contend
+        recovery(tuple(sys.argv[3:]), seeds=int(sys.argv[2]))
+        sys.exit()
+    if part == "denoise" and len(sys.argv) > 2:  # e.g. denoise 10 25 15 50 (epochs, σ...)
+        denoise(tuple(float(a) for a in sys.argv[3:]), epochs=int(sys.argv[2]))
+        sys.exit()
+    {
+        "recovery": recovery,
+        "denoise": denoise,
+        "streaming": streaming,
+        "speed": speed,
+        "report": lambda: write_markdown(json.loads(JSON.read_text())),
+    }[part]()
+    print("peak RSS MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

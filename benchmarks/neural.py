@@ -1,0 +1,381 @@
+"""Quality targets of the neural methods (issue 6), measured on this machine's CPU.
+
+    python benchmarks/neural.py lista psd digits denoise [--cnn-minutes 8 --dae-minutes 3]
+
+* lista: LISTA (T = 10) on held-out natural patches, Lasso objective against ISTA/FISTA.
+* psd: PSD's encoder on held-out patches: closeness to the pursuit's codes, and its speed
+  against FISTA run until it reaches the encoder's objective.
+* digits: PSD codes → linear classifier on digits, against the same classifier on pixels
+  (through the real harness: Hydra config → Lightning → MLflow).
+* denoise: camera() at σ = 25, DnCNN and DAE trained only on other bundled images within a
+  wall-clock budget.
+
+Results are merged into benchmarks/results/neural.json and rendered to neural.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from framework import build
+from framework.interfaces import ModelContext
+from framework.operators import dct_dictionary
+from framework.registry import get, load_plugins, make_config
+
+RESULTS = Path(__file__).parent / "results"
+LAM = 0.02  # λ for patches (DC removed, mean norm ≈ 0.22): FISTA codes have ≈ 11 of 128 non-zeros
+
+
+class CpuBudget(L.Callback):
+    """Stop training once this process has used ``seconds`` of CPU time (all its threads)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.start = time.process_time()
+        self.used = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.start = time.process_time()
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self.used = time.process_time() - self.start
+        if self.used >= self.seconds:
+            trainer.should_stop = True
+
+
+def trainer(**options: Any) -> L.Trainer:
+    return L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        **options,
+    )
+
+
+def patches() -> Any:
+    config = make_config("dataset", "patches", n_train=20000, n_val=16, n_test=2000)
+    dm = get("dataset", "patches").cls(config, build("preprocess", "dc"))
+    dm.setup("fit")
+    return dm
+
+
+def objective(x: torch.Tensor, z: torch.Tensor, D: torch.Tensor) -> float:
+    return float((0.5 * (x - z @ D.T).pow(2).sum(1) + LAM * z.abs().sum(1)).mean())
+
+
+def pursuit_objective(name: str, iters: int, x: torch.Tensor, D: torch.Tensor) -> float:
+    solver = build("pursuit", name, lam=LAM, max_iter=iters, tol=0.0, compute_gap=False)
+    return objective(x, solver(x, D), D)
+
+
+def median_time(fn: Any, repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_lista(steps: int, targets: list[str]) -> dict[str, Any]:
+    dm = patches()
+    x = dm.splits["test"].x
+    D = dct_dictionary(8, 128)
+    out: dict[str, Any] = {
+        "data": "8×8 patches, DC removed: 20000 train (5 images), 2000 held out (camera, moon)",
+        "dictionary": "overcomplete DCT 64×128",
+        "lam": LAM,
+        "train_steps": steps,
+        "held_out_objective": {
+            "ista_10": pursuit_objective("ista", 10, x, D),
+            "fista_10": pursuit_objective("fista", 10, x, D),
+            "fista_100": pursuit_objective("fista", 100, x, D),
+            "optimum (fista_3000)": pursuit_objective("fista", 3000, x, D),
+        },
+    }
+    for target in targets:
+        pursuit = build("pursuit", "fista", lam=LAM, max_iter=200, tol=1e-6, compute_gap=False)
+        config = make_config(
+            "model",
+            "lista",
+            n_layers=10,
+            tied=False,
+            target=target,
+            init="dct",
+            n_atoms=128,
+            lr=1e-3,
+        )
+        model = get("model", "lista").cls(config, ModelContext(dm, pursuit=pursuit))
+        start = time.perf_counter()
+        trainer(max_steps=steps).fit(model, datamodule=dm)
+        out[f"train_time_s (target={target})"] = round(time.perf_counter() - start, 1)
+        with torch.no_grad():
+            reached = objective(x, model.encode(x), D)
+        out["held_out_objective"][f"lista_10 (target={target})"] = reached
+        out[f"fista_iterations_to_lista_10 (target={target})"] = next(
+            (k for k in range(1, 101) if pursuit_objective("fista", k, x, D) <= reached), ">100"
+        )
+    best = min(v for k, v in out["held_out_objective"].items() if k.startswith("lista"))
+    out["target_met (lista_10 <= fista_100)"] = best <= out["held_out_objective"]["fista_100"]
+    return out
+
+
+def bench_psd(steps: int) -> dict[str, Any]:
+    dm = patches()
+    x = dm.splits["test"].x
+    pursuit = build("pursuit", "fista", lam=LAM, max_iter=100, tol=1e-5, compute_gap=False)
+    config = make_config("model", "psd", n_atoms=128, encoder="shrink", alpha=1.0, lr=1e-3)
+    model = get("model", "psd").cls(config, ModelContext(dm, pursuit=pursuit))
+    before = float(model.code_error(x))
+    start = time.perf_counter()
+    trainer(max_steps=steps).fit(model, datamodule=dm)
+    train_time = time.perf_counter() - start
+    model.eval()
+    D = model.D.detach()
+    with torch.no_grad():
+        codes = model.encode(x)
+    target = objective(x, codes, D)
+    # FISTA's iterations to reach the encoder's objective, with the same dictionary
+    iters = next((k for k in range(1, 501) if pursuit_objective("fista", k, x, D) <= target), 500)
+    fista = build("pursuit", "fista", lam=LAM, max_iter=iters, tol=0.0, compute_gap=False)
+    fista100 = build("pursuit", "fista", lam=LAM, max_iter=100, tol=0.0, compute_gap=False)
+    with torch.no_grad():
+        t_encoder = median_time(lambda: model.encode(x))
+        t_fista = median_time(lambda: fista(x, D))
+        t_fista100 = median_time(lambda: fista100(x, D))
+    n = x.shape[0]
+    return {
+        "data": "as lista; PSD: 128 atoms, shrinkage encoder, α = 1, D learned jointly",
+        "lam": LAM,
+        "train_steps": steps,
+        "train_time_s": round(train_time, 1),
+        "code_error_before": before,
+        "code_error_after": float(model.code_error(x)),
+        "encoder_objective": target,
+        "fista_100_objective": pursuit_objective("fista", 100, x, D),
+        "fista_iterations_to_encoder_objective": iters,
+        "us_per_signal": {
+            "encoder": 1e6 * t_encoder / n,
+            f"fista_{iters}": 1e6 * t_fista / n,
+            "fista_100": 1e6 * t_fista100 / n,
+        },
+        "speedup_vs_fista_same_objective": t_fista / t_encoder,
+        "speedup_vs_fista_100": t_fista100 / t_encoder,
+        "target_met (>= 50x at same objective)": t_fista / t_encoder >= 50,
+    }
+
+
+def harness_run(overrides: list[str]) -> dict[str, float]:
+    from hydra import compose, initialize_config_dir
+
+    from framework.app import config_dir, prepare
+    from framework.runner import run
+
+    prepare()
+    outputs = Path(tempfile.mkdtemp(prefix="neural_bench_"))
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                *overrides,
+                f"paths.outputs={outputs}",
+                "trainer.enable_progress_bar=false",
+                "trainer.accelerator=cpu",
+            ],
+        )
+    return run(cfg, run_dir=outputs / "run")
+
+
+def bench_digits(epochs: int) -> dict[str, Any]:
+    overrides = [
+        "model=psd",
+        "dataset=digits",
+        "dataset.flatten=true",
+        "preprocess=none",
+        "task=classify",
+        "pursuit=fista",
+        "pursuit.lam=0.1",
+        "pursuit.max_iter=100",
+        "pursuit.compute_gap=false",
+        "model.n_atoms=256",
+        "model.lr=0.003",
+        "dataset.batch_size=64",
+        f"trainer.max_epochs={epochs}",
+        "trainer.val_check_interval=1.0",
+    ]
+    metrics = harness_run(overrides)
+    return {
+        "command": "sparseland " + " ".join(overrides),
+        "accuracy_psd_codes": metrics["test/accuracy"],
+        "accuracy_pixels": metrics["test/accuracy_pixels"],
+        "code_l0": metrics.get("test/code_l0"),
+        "train_time_s": round(metrics["train_time_s"], 1),
+        "target_met (codes >= pixels)": metrics["test/accuracy"] >= metrics["test/accuracy_pixels"],
+    }
+
+
+def camera_psnr(model: Any) -> float:
+    from plugins.datasets.natural_images import load_image
+
+    clean = load_image("camera")
+    gen = torch.Generator().manual_seed(0)
+    noisy = clean + (25.0 / 255.0) * torch.randn(clean.shape, generator=gen)
+    out = model.denoise_image(noisy, 25.0 / 255.0)
+    return 10 * math.log10(1.0 / float((out - clean).pow(2).mean()))
+
+
+def bench_denoise(cnn_minutes: float, dae_minutes: float, wall_factor: float) -> dict[str, Any]:
+    from plugins.datasets.natural_images import load_image
+
+    config = make_config("dataset", "image_crops", crop_size=32, batch_size=16, n_train=16 * 400)
+    dm = get("dataset", "image_crops").cls(config, None)
+    dm.setup("fit")
+    clean = load_image("camera")
+    gen = torch.Generator().manual_seed(0)
+    noisy = clean + (25.0 / 255.0) * torch.randn(clean.shape, generator=gen)
+    out: dict[str, Any] = {
+        "data": f"random 32×32 crops of {', '.join(config.train_images)} (flips, rotations), "
+        "fresh Gaussian noise σ = 25; tested on skimage camera() (512×512), noise seed 0",
+        "noisy_psnr": 10 * math.log10(1.0 / float((noisy - clean).pow(2).mean())),
+        "bm3d_reference_psnr": 29.9,
+    }
+    models = {
+        "cnn": (
+            make_config("model", "cnn", mode="denoiser", depth=10, width=32, lr=1e-3),
+            cnn_minutes,
+        ),
+        "dae": (make_config("model", "dae", channels=[32, 64], lr=1e-3), dae_minutes),
+    }
+    for name, (mconfig, minutes) in models.items():
+        if minutes <= 0:
+            continue
+        model = get("model", name).cls(mconfig, ModelContext(dm))
+        budget = CpuBudget(minutes * 60)
+        wall = time.perf_counter()
+        fit = trainer(
+            max_time={"seconds": int(wall_factor * minutes * 60)},
+            max_epochs=10_000,
+            callbacks=[budget],
+        )
+        fit.fit(model, datamodule=dm)
+        out[name] = {
+            "config": {k: v for k, v in vars(mconfig).items() if k != "name"},
+            "cpu_budget_min": minutes,
+            "cpu_used_min": round(budget.used / 60, 2),
+            "wall_min": round((time.perf_counter() - wall) / 60, 2),
+            "train_steps": int(fit.global_step),
+            "camera_psnr": camera_psnr(model),
+        }
+    best = max((out[k]["camera_psnr"] for k in models if k in out), default=float("nan"))
+    out["best_psnr"] = best
+    out["target_met (>= 29.5 dB in 15 min CPU)"] = best >= 29.5
+    return out
+
+
+NOTES = """## Notes
+
+* Commands of the recorded runs: `python benchmarks/neural.py lista psd digits`;
+  `python benchmarks/neural.py lista --lista-steps 8000 --lista-targets lasso --key-suffix
+  _8000_steps`; `python benchmarks/neural.py denoise --cnn-minutes 15 --dae-minutes 4
+  --wall-factor 1.67` (all with one torch thread, `OMP_NUM_THREADS=1`).
+* The VM's 2 cores were shared with other jobs (load ≈ 10–13) during these runs, so wall
+  times are several times the CPU times, and the microsecond timings of the psd part are noisy
+  (both sides were timed in the same process, one thread, median of 5).
+* lista: LISTA-10 beats ISTA-10 and FISTA-10 but not FISTA-100 (which is within 0.1 % of the
+  optimum); the 8000-step run matched FISTA after 18 iterations. With a constant learning rate
+  longer training did not help (2000 steps: 0.015928, 8000 steps: 0.016023).
+* psd: FISTA timed with the framework's pursuit (Lipschitz constant computed per call, as in
+  use); the encoder's codes have a higher objective than converged FISTA (0.0262 vs 0.0147);
+  FISTA reaches the encoder's objective after 4 iterations.
+* denoise: the CNN run hit its wall-clock cap (25 min) after 7.3 min of CPU, half of its 15-min
+  CPU budget; 29.5 dB was not reached in that time (29.04 dB). The DAE is about 3× cheaper per
+  step and got 28.17 dB from 4 CPU-minutes.
+"""
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        "# Neural methods: quality targets (issue 6)",
+        "",
+        f"Machine: {results.get('machine', '?')}. Regenerate: `python benchmarks/neural.py`.",
+        "",
+    ]
+    for section, values in results.items():
+        if not isinstance(values, dict):
+            continue
+        lines += [f"## {section}", "", "| quantity | value |", "|---|---|"]
+        for key, value in _flatten(values):
+            shown = f"{value:.5g}" if isinstance(value, float) else str(value)
+            lines.append(f"| {key} | {shown} |")
+        lines.append("")
+    return "\n".join(lines) + "\n" + NOTES
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        if isinstance(value, dict) and key != "config":
+            out += _flatten(value, f"{prefix}{key} / ")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", default=["lista", "psd", "digits", "denoise"])
+    parser.add_argument("--lista-steps", type=int, default=2000)
+    parser.add_argument("--lista-targets", nargs="+", default=["lasso", "fista"])
+    parser.add_argument("--key-suffix", default="", help="store results under part + suffix")
+    parser.add_argument("--psd-steps", type=int, default=1500)
+    parser.add_argument("--digits-epochs", type=int, default=15)
+    parser.add_argument("--cnn-minutes", type=float, default=15.0, help="CPU-time budget")
+    parser.add_argument("--dae-minutes", type=float, default=5.0, help="CPU-time budget")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--wall-factor", type=float, default=1.5, help="wall-clock cap = factor × CPU budget"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    L.seed_everything(0, verbose=False)
+    load_plugins()
+    path = RESULTS / "neural.json"
+    machine = f"{platform.machine()}, CPU only, torch {torch.__version__}, shared 2-core VM"
+    runs = {
+        "lista": lambda: bench_lista(args.lista_steps, args.lista_targets),
+        "psd": lambda: bench_psd(args.psd_steps),
+        "digits": lambda: bench_digits(args.digits_epochs),
+        "denoise": lambda: bench_denoise(args.cnn_minutes, args.dae_minutes, args.wall_factor),
+    }
+    for part in args.parts:
+        start = time.perf_counter()
+        result = runs[part]()
+        result["wall_s"] = round(time.perf_counter() - start, 1)
+        result["threads"] = args.threads
+        print(json.dumps({part + args.key_suffix: result}, indent=1))
+        RESULTS.mkdir(exist_ok=True)
+        # re-read: parts may run as separate processes side by side
+        results = json.loads(path.read_text()) if path.exists() else {}
+        results["machine"] = machine
+        results[part + args.key_suffix] = result
+        path.write_text(json.dumps(results, indent=1) + "\n")
+        (RESULTS / "neural.md").write_text(render(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""Load the plugins through their entry points first, as the app does, so the registry records
+which installed distribution registered each plugin (importing the module directly first would
+register it with an unknown distribution)."""
+
+from framework.registry import load_plugins
+
+load_plugins()

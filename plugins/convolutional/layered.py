@@ -1,0 +1,124 @@
+"""ML-CSC pursuits as plugins: layered thresholding (the CNN forward pass) and layered BP.
+
+The maths is in plugins/convolutional/ml_pursuit.py. Every ML-CSC pursuit exposes
+``layers(x, op, taus=None, steps=None)`` (all layer estimates, differentiable); a model that
+learns its thresholds (biases) passes them as ``taus`` with unit ``steps``, as in Sulam et
+al.'s unfolded networks; otherwise τ_i = s_i λ_i from the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from framework import register_pursuit
+from framework.errors import ConfigError, check
+from framework.interfaces import Pursuit, PursuitConfig, PursuitInfo
+from framework.operators import LinearOperator
+from plugins.convolutional.ml_pursuit import (
+    layered_bp,
+    layered_thresholding,
+    per_layer,
+)
+from plugins.convolutional.multilayer import MultiLayerConvDictionary
+
+
+@dataclass
+class MultiLayerPursuitConfig(PursuitConfig):
+    lam: list[float] = field(default_factory=lambda: [0.1])  # one per layer, or one for all
+    positive: bool = True  # non-negative codes: T⁺ is a ReLU
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(
+            len(self.lam) >= 1 and all(v >= 0 for v in self.lam),
+            "lam",
+            f"must be non-negative values, got {self.lam}",
+        )
+        check(
+            self.backend == "torch", "backend", "ML-CSC pursuits run on torch", "use backend=torch"
+        )
+
+
+@dataclass
+class UnfoldedConfig(MultiLayerPursuitConfig):
+    unfoldings: int = 20
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.unfoldings >= 0, "unfoldings", f"must be >= 0, got {self.unfoldings}")
+
+
+class MultiLayerPursuit(Pursuit):
+    """Base: ``solve`` returns the deepest code γ_L."""
+
+    config: Any
+
+    def layers(
+        self,
+        x: torch.Tensor,
+        op: MultiLayerConvDictionary,
+        taus: Sequence[Any] | None = None,
+        steps: Sequence[float] | None = None,
+    ) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def config_taus(self, op: MultiLayerConvDictionary, steps: Sequence[float]) -> list[float]:
+        lams = per_layer(self.config.lam, op.n_layers)
+        return [s * lam for s, lam in zip(steps, lams)]
+
+    def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
+        if not isinstance(op, MultiLayerConvDictionary):
+            raise ConfigError(
+                "pursuit",
+                f"'{self.config.name}' is a multi-layer pursuit and "
+                f"needs a multi-layer convolutional dictionary",
+                "use it with model=mlcsc, or pursuit=fista for other dictionaries",
+            )
+        layers = self.layers(x, op)
+        self.info = PursuitInfo(iterations=int(getattr(self.config, "unfoldings", 1)))
+        return layers[-1]
+
+
+@register_pursuit("layered_thresholding", config=MultiLayerPursuitConfig)
+class LayeredThresholding(MultiLayerPursuit):
+    def layers(
+        self,
+        x: torch.Tensor,
+        op: MultiLayerConvDictionary,
+        taus: Sequence[Any] | None = None,
+        steps: Sequence[float] | None = None,
+    ) -> list[torch.Tensor]:
+        taus = per_layer(self.config.lam, op.n_layers) if taus is None else taus
+        return layered_thresholding(x, op, taus, self.config.positive)
+
+
+@dataclass
+class LayeredBPConfig(UnfoldedConfig):
+    accelerate: bool = True  # FISTA within each layer
+
+
+@register_pursuit("layered_bp", config=LayeredBPConfig)
+class LayeredBasisPursuit(MultiLayerPursuit):
+    def layers(
+        self,
+        x: torch.Tensor,
+        op: MultiLayerConvDictionary,
+        taus: Sequence[Any] | None = None,
+        steps: Sequence[float] | None = None,
+    ) -> list[torch.Tensor]:
+        if steps is None:  # each layer's own ISTA step 1/‖D_i‖²
+            steps = [1.0 / op.layer_lipschitz(i) for i in range(1, op.n_layers + 1)]
+        taus = self.config_taus(op, steps) if taus is None else taus
+        return layered_bp(
+            x,
+            op,
+            taus,
+            steps,
+            max(self.config.unfoldings, 1),
+            self.config.positive,
+            self.config.accelerate,
+        )

@@ -1,0 +1,56 @@
+"""ML-ISTA and ML-FISTA (Sulam, Aberdam, Beck and Elad 2019) as plugins, with unfoldings.
+
+The iteration is in plugins/convolutional/ml_pursuit.py (``ml_ista``). Without learned
+thresholds the steps are s_i = c^{[i<L]} / Π_{j≤i}‖D_j‖² (c = ``smoothing``) and τ_i = s_i λ_i.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from framework import register_pursuit
+from framework.errors import check
+from plugins.convolutional.layered import MultiLayerPursuit, UnfoldedConfig
+from plugins.convolutional.ml_pursuit import default_steps, ml_ista
+from plugins.convolutional.multilayer import MultiLayerConvDictionary
+
+
+@dataclass
+class MLIstaConfig(UnfoldedConfig):
+    smoothing: float = 1.0  # c ∈ (0, 1]: inner steps c/‖D‖², the Moreau parameter μ of the paper
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(0 < self.smoothing <= 1, "smoothing", f"must be in (0, 1], got {self.smoothing}")
+
+
+class _MLIsta(MultiLayerPursuit):
+    accelerate = False
+
+    def layers(
+        self,
+        x: torch.Tensor,
+        op: MultiLayerConvDictionary,
+        taus: Sequence[Any] | None = None,
+        steps: Sequence[float] | None = None,
+    ) -> list[torch.Tensor]:
+        if steps is None:
+            steps = default_steps(op, self.config.smoothing)
+        taus = self.config_taus(op, steps) if taus is None else taus
+        return ml_ista(
+            x, op, taus, steps, self.config.unfoldings, self.config.positive, self.accelerate
+        )
+
+
+@register_pursuit("ml_ista", config=MLIstaConfig)
+class MLIsta(_MLIsta):
+    accelerate = False
+
+
+@register_pursuit("ml_fista", config=MLIstaConfig)
+class MLFista(_MLIsta):
+    accelerate = True

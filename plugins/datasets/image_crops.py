@@ -1,0 +1,160 @@
+"""Dataset ``image_crops``: (noisy, clean) crops of bundled images, for training denoisers.
+
+Training batches are fresh random crops of the training images every step, augmented by
+flips and 90° rotations, then corrupted: by the run's corruption preprocessor
+(``preprocess=gaussian_noise|poisson_noise|knockout``) or, with ``preprocess=none``, by
+Gaussian noise of ``dataset.sigma`` (0–255 scale). Validation and test crops come from the
+test images (disjoint from training) with fixed noise. Batches: ``x`` the corrupted crops
+(n, 1, c, c), ``clean`` and ``raw`` the clean ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from framework import PluginConfig, register_dataset
+from framework.errors import ConfigError, check
+from framework.interfaces import Preprocessor, SparselandDataModule
+from plugins.datasets.natural_images import load_image
+from plugins.preprocess.patches import random_patches
+
+TRAIN_IMAGES = [
+    "astronaut",
+    "brick",
+    "chelsea",
+    "clock",
+    "coffee",
+    "coins",
+    "grass",
+    "gravel",
+    "moon",
+    "rocket",
+]
+
+
+@dataclass
+class ImageCropsConfig(PluginConfig):
+    train_images: list[str] = field(default_factory=lambda: list(TRAIN_IMAGES))
+    test_images: list[str] = field(default_factory=lambda: ["camera"])
+    crop_size: int = 40
+    sigma: float = 25.0  # Gaussian noise (0–255 scale) when no corruption preprocessor is set
+    augment: bool = True  # random flips and 90° rotations of the training crops
+    n_train: int = 8192  # crops per epoch
+    n_val: int = 256
+    n_test: int = 512
+    batch_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.crop_size >= 4, "crop_size", f"must be >= 4, got {self.crop_size}")
+        check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
+        for key in ("n_train", "n_val", "n_test", "batch_size"):
+            check(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+        check(bool(self.train_images), "train_images", "is empty", "name at least one image")
+        check(bool(self.test_images), "test_images", "is empty", "name at least one image")
+        overlap = sorted(set(self.train_images) & set(self.test_images))
+        check(
+            not overlap,
+            "test_images",
+            f"{overlap} also in train_images",
+            "train and test images must be disjoint",
+        )
+
+
+def augment(crops: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal / vertical flips and transposition of each crop (n, 1, c, c): the
+    eight symmetries of the square, drawn independently per crop (vectorised)."""
+    n = crops.shape[0]
+    flips = torch.rand(n, 3, generator=generator) < 0.5
+    out = torch.where(flips[:, 0, None, None, None], crops.flip(-1), crops)
+    out = torch.where(flips[:, 1, None, None, None], out.flip(-2), out)
+    return torch.where(flips[:, 2, None, None, None], out.transpose(-1, -2), out)
+
+
+class RandomCropBatches(Dataset[dict[str, torch.Tensor]]):
+    """Item i is a whole batch of fresh random crops (so crops are drawn vectorised)."""
+
+    def __init__(self, module: ImageCropsDataModule, images: list[torch.Tensor]) -> None:
+        self.module, self.images = module, images
+        c = module.config
+        self.n_batches = max(1, c.n_train // c.batch_size)
+        self.generator = torch.Generator().manual_seed(c.seed + 1)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        c = self.module.config
+        crops = random_patches(self.images, c.batch_size, c.crop_size, self.generator)
+        crops = crops.reshape(-1, 1, c.crop_size, c.crop_size)
+        if c.augment:
+            crops = augment(crops, self.generator)
+        return {"x": self.module.corrupt(crops), "clean": crops, "raw": crops}
+
+
+class FixedCrops(Dataset[dict[str, torch.Tensor]]):
+    def __init__(self, noisy: torch.Tensor, clean: torch.Tensor) -> None:
+        self.noisy, self.clean = noisy, clean
+
+    def __len__(self) -> int:
+        return int(self.noisy.shape[0])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"x": self.noisy[i], "clean": self.clean[i], "raw": self.clean[i]}
+
+
+@register_dataset("image_crops", config=ImageCropsConfig)
+class ImageCropsDataModule(SparselandDataModule):
+    signal_kind = "image"
+
+    def __init__(self, config: ImageCropsConfig, preprocessor: Preprocessor | None = None) -> None:
+        super().__init__(config, preprocessor)
+        name = getattr(getattr(preprocessor, "config", None), "name", "none")
+        if (
+            preprocessor is not None
+            and name != "none"
+            and not getattr(preprocessor, "corrupts", False)
+        ):
+            raise ConfigError(
+                "preprocess",
+                f"dataset=image_crops pairs corrupted and clean crops; "
+                f"'{name}' is not a corruption",
+                "use preprocess=none (noise of dataset.sigma) or gaussian_noise, "
+                "poisson_noise, knockout",
+            )
+        self.signal_shape = (1, config.crop_size, config.crop_size)
+
+    def corrupt(self, clean: torch.Tensor) -> torch.Tensor:
+        if self.preprocessor is not None and getattr(self.preprocessor, "corrupts", False):
+            return self.preprocessor.transform(clean)
+        return clean + (self.config.sigma / 255.0) * torch.randn_like(clean)
+
+    def setup(self, stage: str | None = None) -> None:
+        if getattr(self, "_ready", False):
+            return
+        c = self.config
+        self.train_images = [load_image(n) for n in c.train_images]
+        self.test_images = {n: load_image(n) for n in c.test_images}
+        gen = torch.Generator().manual_seed(c.seed)
+        self.splits: dict[str, Dataset[dict[str, torch.Tensor]]] = {
+            "train": RandomCropBatches(self, self.train_images)
+        }
+        for split, n in (("val", c.n_val), ("test", c.n_test)):
+            clean = random_patches(list(self.test_images.values()), n, c.crop_size, gen)
+            clean = clean.reshape(-1, 1, c.crop_size, c.crop_size)
+            with torch.random.fork_rng():
+                torch.manual_seed(c.seed + (2 if split == "val" else 3))
+                self.splits[split] = FixedCrops(self.corrupt(clean), clean)
+        self._ready = True
+
+    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return DataLoader(self.splits["train"], batch_size=None, shuffle=False)
+
+    def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return DataLoader(self.splits["val"], batch_size=self.config.batch_size)
+
+    def test_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return DataLoader(self.splits["test"], batch_size=self.config.batch_size)

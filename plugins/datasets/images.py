@@ -1,0 +1,113 @@
+"""Dataset ``images``: one whole test image with additive Gaussian noise, for task ``denoise``.
+
+The image is a scikit-image bundled image (``camera``, ``astronaut``, ...) or a path to the
+user's own file, grey in [0, 1]. Noise: y = x + (σ/255)·n, n ~ N(0, I) drawn from a torch
+generator seeded with ``seed`` (σ in grey levels, as in the denoising literature; no clipping).
+
+Patch models train on p×p patches (rows): ``train_on=noisy`` draws them from the noisy image
+itself (Elad and Aharon 2006's adaptive dictionary), ``train_on=clean`` from the clean
+``train_images`` (a global dictionary). Validation patches come from the noisy image. The
+whole images are exposed as ``noisy_image``, ``clean_image`` (H, W) and the noise level as
+``sigma`` (in [0, 1] units), which is what task ``denoise`` passes to ``model.denoise_image``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader
+
+from framework import PluginConfig, register_dataset
+from framework.errors import check
+from framework.interfaces import SparselandDataModule
+from plugins.datasets.natural_images import load_image
+from plugins.datasets.patches import SignalDataset
+from plugins.preprocess.patches import random_patches
+
+TRAIN_SOURCES = ("noisy", "clean")
+
+
+@dataclass
+class ImagesConfig(PluginConfig):
+    image: str = "camera"  # a bundled scikit-image name or a path to an image file
+    sigma: float = 25.0  # noise standard deviation in grey levels [0, 255]
+    train_on: str = "noisy"
+    train_images: list[str] = field(default_factory=lambda: ["astronaut", "coffee", "chelsea"])
+    patch_size: int = 8
+    n_train: int = 40000
+    n_val: int = 2000
+    batch_size: int = 4096
+    seed: int = 0  # noise and patch positions
+
+    def __post_init__(self) -> None:
+        check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}", "σ is in grey levels")
+        check(
+            self.train_on in TRAIN_SOURCES,
+            "train_on",
+            f"'{self.train_on}' is not a source",
+            f"choose one of {', '.join(TRAIN_SOURCES)}",
+        )
+        check(self.patch_size >= 2, "patch_size", f"must be >= 2, got {self.patch_size}")
+        for key in ("n_train", "n_val", "batch_size"):
+            check(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+        check(
+            self.train_on == "noisy" or bool(self.train_images),
+            "train_images",
+            "is empty",
+            "name at least one clean training image",
+        )
+        check(
+            self.image not in self.train_images or self.train_on == "noisy",
+            "train_images",
+            f"contains the test image '{self.image}'",
+            "train on other images",
+        )
+
+
+@register_dataset("images", config=ImagesConfig)
+class ImagesDataModule(SparselandDataModule):
+    signal_kind = "vector"
+
+    def setup(self, stage: str | None = None) -> None:
+        if getattr(self, "_ready", False):
+            return
+        c = self.config
+        gen = torch.Generator().manual_seed(c.seed)
+        self.clean_image = load_image(c.image)
+        self.sigma = c.sigma / 255.0
+        noise = torch.randn(self.clean_image.shape, generator=gen)
+        self.noisy_image = self.clean_image + self.sigma * noise
+        sources = (
+            [self.noisy_image] if c.train_on == "noisy" else [load_image(n) for n in c.train_images]
+        )
+        raw = {
+            "train": random_patches(sources, c.n_train, c.patch_size, gen),
+            "val": random_patches([self.noisy_image], c.n_val, c.patch_size, gen),
+        }
+        raw["test"] = raw["val"]
+        if self.preprocessor is not None:
+            self.preprocessor.fit(raw["train"])
+        transform = self.preprocessor.transform if self.preprocessor else (lambda t: t)
+        self.splits = {k: SignalDataset(transform(v), v) for k, v in raw.items()}
+        self.signal_shape = (c.patch_size * c.patch_size,)
+        self.patch_shape = (c.patch_size, c.patch_size)
+        self._ready = True
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader[dict[str, torch.Tensor]]:
+        gen = torch.Generator().manual_seed(self.config.seed)
+        return DataLoader(
+            self.splits[split],
+            batch_size=self.config.batch_size,
+            shuffle=shuffle,
+            generator=gen if shuffle else None,
+        )
+
+    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,67 @@
+"""Batch block-coordinate descent (Mairal et al. 2009, Algorithm 2 on whole-epoch statistics).
+
+With the codes of the whole training set fixed, the dictionary step minimises
+    ½ Σ_t ‖x_t − D h_t‖² = ½ tr(Dᵀ D A) − tr(Dᵀ B) + const,   A = Σ h hᵀ,  B = Σ x hᵀ,
+over unit-norm columns, one column at a time (exact on the sphere, see ``bcd_columns``), for
+``n_sweeps`` passes. No learning rate. A and B are sums, so they all-reduce across processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from framework import PluginConfig, register_learner
+from framework.errors import check
+from plugins.dictionary.atom_updates import (
+    bcd_columns,
+    candidate_statistics,
+    duplicate_atoms,
+    replace_atoms,
+    unused_atoms,
+)
+from plugins.dictionary.batch_learner import BatchLearner
+
+
+@dataclass
+class BcdConfig(PluginConfig):
+    n_sweeps: int = 5  # passes over the columns per epoch
+    replace_unused: bool = True
+    unused_threshold: float = 1e-6  # A_jj below this × mean(diag A): the atom is unused
+    max_coherence: float = 0.99  # replace atoms with |d_iᵀd_j| above this (1: never)
+
+    def __post_init__(self) -> None:
+        check(self.n_sweeps >= 1, "n_sweeps", f"must be >= 1, got {self.n_sweeps}")
+        check(
+            0 < self.max_coherence <= 1,
+            "max_coherence",
+            f"must be in (0, 1], got {self.max_coherence}",
+        )
+
+
+@register_learner("bcd", config=BcdConfig)
+class BcdLearner(BatchLearner):
+    def statistics(
+        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        return {
+            "A": codes.T @ codes,
+            "B": x.T @ codes,
+            **candidate_statistics(x, codes, dictionary),
+        }
+
+    def update(
+        self,
+        dictionary: torch.Tensor,
+        state: dict[str, torch.Tensor],
+        stats: dict[str, torch.Tensor],
+    ) -> None:
+        A, B = stats["A"], stats["B"]
+        bcd_columns(dictionary, A, B, self.config.n_sweeps)
+        if self.config.replace_unused:
+            replace = unused_atoms(A, self.config.unused_threshold)
+            replace |= duplicate_atoms(dictionary, self.config.max_coherence)
+            replace_atoms(
+                dictionary, replace, stats["gather_candidates"], stats["gather_residuals"]
+            )

@@ -1,0 +1,112 @@
+"""K-SVD (Aharon, Elad and Bruckstein 2006), as the *approximate* K-SVD of Rubinstein,
+Zibulevsky and Elad 2008 (Batch-OMP report, Algorithm 5), batched over signals.
+
+For each atom j, with I the signals that use it and E_I = X_I − Σ_{l≠j} d_l h_{l,I} the
+residual without atom j, K-SVD replaces (d_j, h_{j,I}) by the best rank-one fit of E_I
+(its leading singular pair). The approximate K-SVD takes one alternating step instead:
+    d_j = E_Iᵀ g / ‖E_Iᵀ g‖,   g = E_I d_j      (g: the current codes h_{j,I}),
+each half an exact minimisation of ‖E_I − g d_jᵀ‖², so the squared error with the support
+fixed never increases. ``power_iterations`` > 1 repeats the step and converges to the exact
+K-SVD update. The codes on the support change during the sweep, so this learner keeps the
+whole epoch's signals and codes (``gather_*`` statistics, concatenated across processes:
+every process runs the same sweep on the same data). Memory: n × (m + k) floats per epoch.
+
+After the sweep, atoms used by fewer than max(``min_usage``, ``min_usage_fraction`` × the mean
+usage) signals or nearly equal to another atom (|d_iᵀd_j| > ``max_coherence``) are replaced by
+the worst-coded signals (the "clear dictionary" step of Rubinstein's K-SVD box, with a
+relative usage floor added: rarely used atoms are mostly stuck in poor local minima).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from framework import PluginConfig, register_learner
+from framework.errors import check
+from plugins.dictionary.atom_updates import duplicate_atoms, replace_atoms
+from plugins.dictionary.batch_learner import BatchLearner
+
+
+@dataclass
+class KsvdConfig(PluginConfig):
+    power_iterations: int = 1  # 1: approximate K-SVD; more: closer to the exact rank-one SVD
+    replace_unused: bool = True
+    min_usage: int = 1  # atoms used by fewer signals are replaced
+    # ... or by fewer than this × the mean usage (K-SVD protocol recovery, 0.2 vs 0: 97.8 vs
+    # 93 % on one set of draws, 95.8 vs 95.2 % on another; benchmarks/results/learners.md)
+    min_usage_fraction: float = 0.2
+    max_coherence: float = 0.99
+
+    def __post_init__(self) -> None:
+        check(
+            self.power_iterations >= 1,
+            "power_iterations",
+            f"must be >= 1, got {self.power_iterations}",
+        )
+        check(self.min_usage >= 1, "min_usage", f"must be >= 1, got {self.min_usage}")
+        check(
+            0 < self.max_coherence <= 1,
+            "max_coherence",
+            f"must be in (0, 1], got {self.max_coherence}",
+        )
+
+
+def ksvd_sweep(
+    D: torch.Tensor, X: torch.Tensor, H: torch.Tensor, power_iterations: int = 1
+) -> torch.Tensor:
+    """One K-SVD sweep over the atoms, in place on ``D`` (m × k) and ``H`` (n × k).
+
+    Returns the residual X − H Dᵀ. Atoms nobody uses are left as they are.
+    """
+    R = X - H @ D.T
+    for j in range(D.shape[1]):
+        idx = H[:, j].nonzero().squeeze(1)
+        if idx.numel() == 0:
+            continue
+        g0 = H[idx, j]
+        E = R[idx] + g0[:, None] * D[:, j]  # residual of the support without atom j
+        d, g = D[:, j], g0
+        for _ in range(power_iterations):
+            u = E.T @ g
+            norm = u.norm()
+            if norm <= 0:  # E ⟂ g: nothing to fit, keep the atom
+                d, g = D[:, j], g0
+                break
+            d = u / norm
+            g = E @ d
+        D[:, j] = d
+        H[idx, j] = g
+        R[idx] = E - g[:, None] * d
+    return R
+
+
+@register_learner("ksvd", config=KsvdConfig)
+class KsvdLearner(BatchLearner):
+    def statistics(
+        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        return {"gather_x": x, "gather_codes": codes}
+
+    def update(
+        self,
+        dictionary: torch.Tensor,
+        state: dict[str, torch.Tensor],
+        stats: dict[str, torch.Tensor],
+    ) -> None:
+        X, H = stats["gather_x"], stats["gather_codes"].clone()
+        R = ksvd_sweep(dictionary, X, H, self.config.power_iterations)
+        if self.config.replace_unused:
+            usage = (H != 0).sum(dim=0)
+            floor = max(
+                float(self.config.min_usage),
+                self.config.min_usage_fraction * float(usage.float().mean()),
+            )
+            replace = usage < floor
+            replace |= duplicate_atoms(dictionary, self.config.max_coherence)
+            n = int(replace.sum())
+            if n:
+                residuals = R.norm(dim=1)
+                top = residuals.topk(min(n, X.shape[0]))
+                replace_atoms(dictionary, replace, X[top.indices], top.values, limit=None)

@@ -1,0 +1,82 @@
+"""Method of optimal directions (Engan, Aase and Husøy 1999).
+
+With the codes H of the whole training set fixed, D = argmin ‖X − D H‖²_F = X Hᵀ (H Hᵀ)⁻¹
+= B A⁻¹ (A = Σ h hᵀ, B = Σ x hᵀ). We solve D (A + εI) = B with ε = ``ridge`` · tr(A)/k so
+that an atom no signal uses gives a zero column instead of a singular system, then scale the
+columns to unit norm (the codes absorb the scale at the next pursuit) and replace unused or
+duplicated atoms. A and B are sums, so they all-reduce across processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from framework import PluginConfig, register_learner
+from framework.errors import check
+from plugins.dictionary.atom_updates import (
+    candidate_statistics,
+    duplicate_atoms,
+    normalize_columns_,
+    replace_atoms,
+    unused_atoms,
+)
+from plugins.dictionary.batch_learner import BatchLearner
+
+
+@dataclass
+class ModConfig(PluginConfig):
+    ridge: float = 1e-6  # ε = ridge · tr(A)/k added to the diagonal of A
+    replace_unused: bool = True
+    unused_threshold: float = 1e-6
+    max_coherence: float = 0.99
+
+    def __post_init__(self) -> None:
+        check(self.ridge >= 0, "ridge", f"must be >= 0, got {self.ridge}")
+        check(
+            0 < self.max_coherence <= 1,
+            "max_coherence",
+            f"must be in (0, 1], got {self.max_coherence}",
+        )
+
+
+def mod_step(A: torch.Tensor, B: torch.Tensor, ridge: float) -> torch.Tensor:
+    """D = B (A + εI)⁻¹, columns not yet normalised (A is symmetric positive semi-definite)."""
+    k = A.shape[0]
+    eps = ridge * float(torch.diagonal(A).sum()) / k
+    regularised = A.double() + max(eps, 1e-12) * torch.eye(k, dtype=torch.float64, device=A.device)
+    chol = torch.linalg.cholesky(regularised)
+    # D Â = B  ⇔  Â Dᵀ = Bᵀ (Â symmetric)
+    return torch.cholesky_solve(B.double().T, chol).T.to(B.dtype)
+
+
+@register_learner("mod", config=ModConfig)
+class ModLearner(BatchLearner):
+    def statistics(
+        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        return {
+            "A": codes.T @ codes,
+            "B": x.T @ codes,
+            **candidate_statistics(x, codes, dictionary),
+        }
+
+    def update(
+        self,
+        dictionary: torch.Tensor,
+        state: dict[str, torch.Tensor],
+        stats: dict[str, torch.Tensor],
+    ) -> None:
+        A = stats["A"]
+        new = mod_step(A, stats["B"], self.config.ridge)
+        dead = new.norm(dim=0) <= 1e-12
+        new[:, dead] = dictionary[:, dead]  # keep a valid atom until it is replaced
+        dictionary.copy_(new)
+        normalize_columns_(dictionary)
+        if self.config.replace_unused:
+            replace = unused_atoms(A, self.config.unused_threshold) | dead
+            replace |= duplicate_atoms(dictionary, self.config.max_coherence)
+            replace_atoms(
+                dictionary, replace, stats["gather_candidates"], stats["gather_residuals"]
+            )

@@ -1,0 +1,44 @@
+"""Hand-over for pursuits whose kernels are written in torch (gathers, argmax, triangular algebra).
+
+``pursuit.backend=cupy`` still works for them: the CuPy arrays are viewed as CUDA tensors through
+DLPack (zero-copy), solved, and handed back as CuPy arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from framework.backend import to_backend, to_torch
+from framework.errors import ShapeError
+from framework.operators import LinearOperator
+
+
+def as_torch(x: Any) -> tuple[torch.Tensor, str]:
+    """``x`` as a torch tensor and the backend it came from (``torch`` or ``cupy``)."""
+    if isinstance(x, torch.Tensor):
+        return x, "torch"
+    return to_torch(x), "cupy"
+
+
+def back(x: torch.Tensor, backend: str) -> Any:
+    return x if backend == "torch" else to_backend(x, backend)
+
+
+def dense_matrix(op: LinearOperator, like: torch.Tensor) -> torch.Tensor:
+    """The explicit atoms (m × k) as a tensor of ``like``'s dtype and device."""
+    matrix = op.matrix
+    tensor = matrix if isinstance(matrix, torch.Tensor) else to_torch(matrix)
+    if tensor.ndim != 2:
+        raise ShapeError(
+            f"the dictionary must be a matrix of atoms (m × k), got {tuple(tensor.shape)}"
+        )
+    return tensor.to(dtype=like.dtype, device=like.device)
+
+
+def soft_threshold(v: torch.Tensor, tau: Any, positive: bool) -> torch.Tensor:
+    """S_τ(v) = sign(v)·max(|v| − τ, 0); non-negative: max(v − τ, 0) (a ReLU with bias −τ)."""
+    if positive:
+        return torch.clamp(v - tau, min=0.0)
+    return torch.sign(v) * torch.clamp(v.abs() - tau, min=0.0)

@@ -1,0 +1,69 @@
+"""Coordinate descent for the Lasso: "update the most promising unit" (Gregor and LeCun 2010).
+
+Algorithm 2 of the paper (CoD).
+
+min_h ½‖x − D h‖² + λ‖h‖₁ (optionally h ≥ 0). With c = Dᵀx and G = DᵀD, keep
+B = c − (G − diag G) h, the correlations without each atom's own contribution. The exact minimiser
+of coordinate j with the others fixed is h̄_j = S_λ(B_j)/G_jj. Each step every signal updates only
+the coordinate j = argmax |h̄_j − h_j| that moves most, and B ← B − (h̄_j − h_j)(G_{:,j} − G_jj e_j),
+so a step costs O(n_atoms) per signal instead of O(n_atoms²). (Gregor and LeCun assume unit atoms,
+G_jj = 1; dividing by G_jj is the general form.) Batched: one coordinate per signal per step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from framework import register_pursuit
+from framework.interfaces import Pursuit, PursuitInfo
+from framework.lasso import lasso_duality_gap
+from framework.operators import LinearOperator, MatrixOperator
+from plugins.pursuit._torch import as_torch, back, dense_matrix, soft_threshold
+from plugins.pursuit.proximal_gradient import LassoPursuitConfig
+
+
+@dataclass
+class CodConfig(LassoPursuitConfig):
+    max_iter: int = 5000  # coordinate updates per signal
+    tol: float = 1e-6  # stop when every signal's largest pending move |h̄_j − h_j| < tol·‖h‖
+
+
+@register_pursuit("cod", config=CodConfig)
+class Cod(Pursuit):
+    needs_matrix = True
+
+    def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
+        cfg: CodConfig = self.config  # type: ignore[assignment]
+        xt, backend = as_torch(x)
+        dictionary = dense_matrix(op, xt)
+        gram = dictionary.T @ dictionary
+        diag = torch.diagonal(gram).clone()
+        h = torch.zeros(xt.shape[0], gram.shape[0], dtype=xt.dtype, device=xt.device)
+        if init is not None:
+            h = as_torch(init)[0].to(xt.dtype).clone()
+        b = xt @ dictionary - h @ gram + h * diag
+        rows = torch.arange(xt.shape[0], device=xt.device)
+        rel, it = math.inf, 0
+        for it in range(1, cfg.max_iter + 1):
+            target = soft_threshold(b, cfg.lam, cfg.positive) / diag
+            move = target - h
+            j = move.abs().argmax(dim=1)
+            delta = move[rows, j]
+            b -= delta[:, None] * gram[j]
+            b[rows, j] += delta * diag[j]
+            h[rows, j] += delta
+            if it % cfg.check_every == 0 or it == cfg.max_iter:
+                scale = h.norm(dim=1).clamp_min(torch.finfo(h.dtype).tiny)
+                rel = float((delta.abs() / scale).max())
+                if rel < cfg.tol:
+                    break
+        gap = math.nan
+        if cfg.compute_gap:
+            op_t = MatrixOperator(dictionary)
+            gap = float(lasso_duality_gap(xt, op_t, h, cfg.lam, cfg.positive).mean())
+        self.info = PursuitInfo(iterations=it, rel_change=rel, duality_gap=gap)
+        return back(h, backend)

@@ -1,0 +1,76 @@
+"""Task ``denoise``: denoise a whole noisy image and score it against the clean one.
+
+Contract, for any model (patch dictionaries, CNNs, autoencoders, CSC):
+    the model defines ``denoise_image(noisy: Tensor (H, W), sigma: float) -> Tensor (H, W)``
+    where ``noisy`` is a grey image in [0, 1] units (not clipped), ``sigma`` the noise standard
+    deviation in the same units (σ/255), and the result the estimate of the clean image.
+The dataset provides ``noisy_image``, ``clean_image`` (H, W) and ``sigma`` (dataset
+``images``). Logged: ``test/psnr`` and ``test/ssim`` of the estimate (clipped to [0, 1]) on the
+whole image, ``test/psnr_noisy`` of the input and the gain ``test/psnr_gain``; artifacts
+``denoised.png`` and ``noisy.png``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from framework import PluginConfig, metrics, register_task
+from framework.errors import ConfigError, ShapeError
+from framework.interfaces import SparselandDataModule, SparselandModule, Task
+
+
+@dataclass
+class DenoiseConfig(PluginConfig):
+    log_images: bool = True
+
+
+@register_task("denoise", config=DenoiseConfig)
+class Denoise(Task):
+    def run(
+        self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
+    ) -> dict[str, float]:
+        noisy = getattr(datamodule, "noisy_image", None)
+        clean = getattr(datamodule, "clean_image", None)
+        if noisy is None or clean is None:
+            raise ConfigError(
+                "dataset",
+                f"task=denoise needs a noisy and a clean image and "
+                f"'{datamodule.config.name}' has none",
+                "use dataset=images",
+            )
+        hook = getattr(model, "denoise_image", None)
+        if hook is None:
+            raise ConfigError(
+                "model",
+                f"{type(model).__name__} has no denoise_image(noisy, sigma)",
+                "see plugins/tasks/denoise.py for the contract",
+            )
+        start = time.perf_counter()
+        estimate = hook(noisy, float(datamodule.sigma)).detach().float().cpu()  # type: ignore[attr-defined]
+        elapsed = time.perf_counter() - start
+        if estimate.shape != clean.shape:
+            raise ShapeError(
+                f"denoise_image returned shape {tuple(estimate.shape)} for an "
+                f"image of shape {tuple(clean.shape)}"
+            )
+        estimate = estimate.clamp(0.0, 1.0)
+        psnr = metrics.psnr(clean, estimate, data_range=1.0)
+        psnr_noisy = metrics.psnr(clean, noisy.clamp(0.0, 1.0), data_range=1.0)
+        out = {
+            "test/psnr": psnr,
+            "test/ssim": metrics.ssim(estimate.numpy(), clean.numpy(), data_range=1.0),
+            "test/psnr_noisy": psnr_noisy,
+            "test/psnr_gain": psnr - psnr_noisy,
+            "test/denoise_time_s": elapsed,
+        }
+        D = getattr(model, "D", None)
+        if isinstance(D, torch.Tensor):
+            out["test/coherence"] = metrics.mutual_coherence(D)
+        if self.config.log_images:
+            tracker.log_image(estimate.numpy(), "denoised.png")
+            tracker.log_image(noisy.clamp(0.0, 1.0).numpy(), "noisy.png")
+        return out

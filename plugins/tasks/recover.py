@@ -1,0 +1,67 @@
+"""Task ``recover``: how many ground-truth atoms the learned dictionary found.
+
+An atom d* of the true dictionary counts as found when some learned atom d̂ has
+1 − |d*ᵀ d̂| < ``threshold`` (0.01 in Aharon, Elad and Bruckstein 2006, §V-A). Needs a dataset
+that exposes ``true_dictionary`` (m × k, e.g. ``synthetic``) and signals in the same space as
+the learned atoms (preprocess=none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from framework import PluginConfig, metrics, register_task
+from framework.errors import ConfigError, check
+from framework.interfaces import SparselandDataModule, SparselandModule, Task
+
+
+@dataclass
+class RecoverConfig(PluginConfig):
+    threshold: float = 0.01
+
+    def __post_init__(self) -> None:
+        check(0 < self.threshold < 1, "threshold", f"must be in (0, 1), got {self.threshold}")
+
+
+def recovery_rate(true: torch.Tensor, learned: torch.Tensor, threshold: float = 0.01) -> float:
+    """Fraction of the columns of ``true`` matched by a column of ``learned`` (both m × k)."""
+    t = true.double() / true.double().norm(dim=0, keepdim=True).clamp_min(1e-12)
+    d = learned.double() / learned.double().norm(dim=0, keepdim=True).clamp_min(1e-12)
+    best = (t.T @ d).abs().amax(dim=1)
+    return float((1.0 - best < threshold).double().mean())
+
+
+@register_task("recover", config=RecoverConfig)
+class Recover(Task):
+    def run(
+        self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
+    ) -> dict[str, float]:
+        true = getattr(datamodule, "true_dictionary", None)
+        learned = getattr(model, "D", None)
+        if true is None:
+            raise ConfigError(
+                "dataset",
+                f"task=recover needs a ground-truth dictionary and "
+                f"'{datamodule.config.name}' has none",
+                "use dataset=synthetic",
+            )
+        if not isinstance(learned, torch.Tensor) or learned.shape[0] != true.shape[0]:
+            raise ConfigError(
+                "model",
+                "task=recover needs a model with a matrix dictionary D "
+                f"of {true.shape[0]}-dimensional atoms",
+                "use model=dictionary",
+            )
+        out = {
+            "test/recovery_rate": recovery_rate(true, learned.cpu(), self.config.threshold),
+            "test/coherence": metrics.mutual_coherence(learned),
+        }
+        objectives = [
+            model.objective(b["x"].to(model.device), model.encode(b["x"].to(model.device)))
+            for b in datamodule.test_dataloader()
+        ]
+        out["test/objective"] = float(torch.cat(objectives).mean())
+        return out

@@ -1,0 +1,169 @@
+"""Model mlcsc: supervised training through the unfolded pursuit, per-layer sparsity, configs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import lightning as L
+import pytest
+import torch
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, TensorDataset
+
+from framework import build
+from framework.errors import ConfigError
+from framework.interfaces import ModelContext, SparselandDataModule
+from framework.spec import validate
+from plugins.convolutional.mlcsc_model import MLCSCConfig, MLCSCModel
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Bars(SparselandDataModule):
+    """Two classes of 8×8 images: a vertical or a horizontal bar at a random place, + noise."""
+
+    has_labels = True
+    signal_kind = "image"
+
+    def __init__(self, n: int = 192) -> None:
+        super().__init__(SimpleNamespace(seed=0))
+        gen = torch.Generator().manual_seed(0)
+        y = torch.randint(2, (n,), generator=gen)
+        x = 0.1 * torch.rand(n, 1, 8, 8, generator=gen)
+        pos = torch.randint(8, (n,), generator=gen)
+        for i in range(n):  # building the toy data set, not the method
+            if y[i] == 0:
+                x[i, 0, :, pos[i]] += 1.0
+            else:
+                x[i, 0, pos[i], :] += 1.0
+        self.x, self.y = x, y
+        self.signal_shape, self.n_classes = (1, 8, 8), 2
+
+    def _loader(self, sl: slice) -> DataLoader:  # type: ignore[type-arg]
+        def collate(rows: list[tuple[torch.Tensor, ...]]) -> dict[str, torch.Tensor]:
+            return {"x": torch.stack([r[0] for r in rows]), "y": torch.stack([r[1] for r in rows])}
+
+        return DataLoader(TensorDataset(self.x[sl], self.y[sl]), batch_size=32, collate_fn=collate)
+
+    def train_dataloader(self) -> DataLoader:  # type: ignore[type-arg]
+        return self._loader(slice(0, 128))
+
+    def val_dataloader(self) -> DataLoader:  # type: ignore[type-arg]
+        return self._loader(slice(128, 160))
+
+    def test_dataloader(self) -> DataLoader:  # type: ignore[type-arg]
+        return self._loader(slice(160, None))
+
+
+SMALL = dict(channels=[4, 8], kernels=[3, 3], strides=[1, 2], paddings=[1, 1], lr=1e-2)
+
+
+@pytest.mark.parametrize("pursuit", ["layered_thresholding", "ml_fista"])
+def test_supervised_training_learns_and_reports_layer_sparsity(pursuit: str) -> None:
+    torch.manual_seed(0)
+    dm = Bars()
+    extra = {} if pursuit == "layered_thresholding" else {"unfoldings": 2}
+    model = MLCSCModel(
+        MLCSCConfig(name="mlcsc", **SMALL),  # type: ignore[arg-type]
+        ModelContext(datamodule=dm, pursuit=build("pursuit", pursuit, **extra)),
+    )
+    L.Trainer(
+        max_epochs=12,
+        enable_progress_bar=False,
+        logger=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+    ).fit(model, dm)
+    model.eval()
+    x = torch.cat([b["x"] for b in dm.test_dataloader()])
+    y = torch.cat([b["y"] for b in dm.test_dataloader()])
+    with torch.no_grad():
+        accuracy = float((model.classify(x) == y).float().mean())
+        metrics = model.layer_metrics(dm.test_dataloader())
+    assert accuracy >= 0.9
+    for i in (1, 2):
+        sparsity = metrics[f"test/layer{i}_sparsity"]
+        assert 0.0 < sparsity < 1.0
+        with torch.no_grad():
+            layer = model.representations(x)[i - 1]
+        assert sparsity == pytest.approx(float((layer == 0).double().mean()), abs=1e-9)
+
+
+def test_unsupervised_training_lowers_the_ml_bp_objective() -> None:
+    torch.manual_seed(0)
+    dm = Bars()
+    dm.has_labels = False
+    pursuit = build("pursuit", "ml_fista", lam=[0.05], unfoldings=10)
+    model = MLCSCModel(
+        MLCSCConfig(name="mlcsc", supervised=False, **SMALL),  # type: ignore[arg-type]
+        ModelContext(datamodule=dm, pursuit=pursuit),
+    )
+    x = dm.x[:64]
+    with torch.no_grad():
+        before = float(model.objective(x, model.encode(x)).mean())
+    L.Trainer(
+        max_epochs=5,
+        enable_progress_bar=False,
+        logger=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+    ).fit(model, dm)
+    with torch.no_grad():
+        after = float(model.objective(x, model.encode(x)).mean())
+        assert model.decode(model.encode(x)).shape == x.shape
+    assert after < 0.8 * before
+    assert max(float(w.detach().flatten(1).norm(dim=1).max()) for w in model.weights) <= 1 + 1e-6
+
+
+def test_a_single_layer_pursuit_is_refused(make_config: Callable[..., DictConfig]) -> None:
+    cfg = make_config(
+        "model=mlcsc", "pursuit=fista", "dataset=digits", "task=classify", small=False
+    )
+    with pytest.raises(ConfigError, match=r"multi-layer pursuit.*ml_ista"):
+        validate(cfg)
+
+
+@pytest.mark.slow
+def test_end_to_end_classify_digits_logs_layer_sparsity(
+    make_config: Callable[..., DictConfig], outputs: Path, tmp_path: Path
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from framework.runner import run
+
+    cfg = make_config(
+        "model=mlcsc",
+        "pursuit=ml_ista",
+        "pursuit.unfoldings=1",
+        "task=classify",
+        "dataset=digits",
+        "~preprocess",
+        "~learner",
+        "model.channels=[8,16]",
+        "model.kernels=[3,3]",
+        "model.strides=[1,2]",
+        "model.paddings=[1,1]",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+        "task.pixels_baseline=false",
+        small=False,
+    )
+    metrics = run(cfg, run_dir=tmp_path / "run")
+    assert metrics["test/accuracy"] > 0.5
+    client = MlflowClient(tracking_uri=f"sqlite:///{outputs / 'mlflow.db'}")
+    (run_info,) = client.search_runs(client.search_experiments()[0].experiment_id)
+    logged = run_info.data.metrics
+    assert 0 < logged["test/layer1_sparsity"] < 1 and "test/layer2_sparsity" in logged

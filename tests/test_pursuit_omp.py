@@ -1,0 +1,103 @@
+"""OMP and thresholding against scikit-learn's orthogonal_mp_gram and closed forms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import orthogonal_mp_gram
+
+from framework import build
+from framework.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def problem(dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    # Well conditioned: a random (incoherent) dictionary with unit-norm atoms.
+    gen = torch.Generator().manual_seed(1)
+    d = torch.randn(32, 64, generator=gen, dtype=torch.float64)
+    d /= d.norm(dim=0)
+    x = torch.randn(40, 32, generator=gen, dtype=torch.float64)
+    return x.to(dtype), d.to(dtype)
+
+
+def reference(x: torch.Tensor, d: torch.Tensor, **kw: object) -> np.ndarray:
+    gram = (d.T @ d).double().numpy()
+    xy = (x @ d).double().numpy().T
+    return orthogonal_mp_gram(gram, xy, **kw).T
+
+
+@pytest.mark.parametrize("k", [1, 5, 12])
+def test_k_rule_matches_sklearn(k: int) -> None:
+    x, d = problem()
+    pursuit = build("pursuit", "omp", k=k)
+    h = pursuit(x, d).numpy()
+    ref = reference(x, d, n_nonzero_coefs=k)
+    assert np.array_equal(h != 0, ref != 0)
+    np.testing.assert_allclose(h, ref, atol=1e-10)
+    assert pursuit.info is not None and pursuit.info.iterations == k
+
+
+@pytest.mark.parametrize("eps", [2.0, 0.5, 0.05])
+def test_eps_rule_matches_sklearn(eps: float) -> None:
+    x, d = problem()
+    pursuit = build("pursuit", "omp", k=None, eps=eps)
+    h = pursuit(x, d).numpy()
+    norms = (x * x).sum(1).numpy()
+    ref = reference(x, d, tol=eps, norms_squared=norms)
+    assert np.array_equal(h != 0, ref != 0)
+    np.testing.assert_allclose(h, ref, atol=1e-10)
+    residual = ((x.numpy() - h @ d.numpy().T) ** 2).sum(1)
+    assert np.all(residual <= eps + 1e-10)
+    # Signals stop individually: the sparsity varies across the batch.
+    assert len(set((h != 0).sum(1).tolist())) > 1
+
+
+def test_k_and_eps_together_stop_at_whichever_comes_first() -> None:
+    x, d = problem()
+    h = build("pursuit", "omp", k=6, eps=0.5)(x, d).numpy()
+    nnz = (h != 0).sum(1)
+    residual = ((x.numpy() - h @ d.numpy().T) ** 2).sum(1)
+    assert np.all(nnz <= 6)
+    assert np.all((residual <= 0.5 + 1e-10) | (nnz == 6))
+
+
+def test_float32() -> None:
+    x, d = problem(torch.float32)
+    h = build("pursuit", "omp", k=5)(x, d)
+    assert h.dtype == torch.float32
+    ref = reference(x.double(), d.double(), n_nonzero_coefs=5)
+    assert np.array_equal(h.numpy() != 0, ref != 0)
+    np.testing.assert_allclose(h.numpy(), ref, atol=1e-4)
+
+
+def test_k_larger_than_atoms_is_a_clear_error() -> None:
+    x, d = problem()
+    with pytest.raises(ConfigError, match="k"):
+        build("pursuit", "omp", k=65)(x, d)
+    with pytest.raises(ConfigError, match="k"):
+        build("pursuit", "threshold", mode="hard", k=65)(x, d)
+
+
+def test_threshold_soft_and_hard() -> None:
+    x, d = problem()
+    c = x @ d
+    soft = build("pursuit", "threshold", mode="soft", lam=0.3)(x, d)
+    assert torch.equal(soft, torch.sign(c) * torch.clamp(c.abs() - 0.3, min=0))
+    hard = build("pursuit", "threshold", mode="hard", lam=0.3)(x, d)
+    assert torch.equal(hard, torch.where(c.abs() > 0.3, c, torch.zeros_like(c)))
+    top = build("pursuit", "threshold", mode="hard", k=4)(x, d)
+    assert torch.equal((top != 0).sum(1), torch.full((40,), 4))
+    kept = top.abs().masked_fill(top == 0, float("inf")).min(1).values
+    dropped = c.abs().masked_fill(top != 0, 0).max(1).values
+    assert torch.all(kept >= dropped)
+    assert torch.equal(top[top != 0], c[top != 0])
