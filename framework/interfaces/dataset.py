@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+from torch.utils.data import DataLoader
 
+from framework.data import EpochShuffleSampler
 from framework.interfaces.preprocess import Preprocessor
 
 
@@ -30,3 +32,20 @@ class SparselandDataModule(L.LightningDataModule):
     def signal_kind_of(cls, config: Any) -> str:
         """What a dataset with ``config`` yields ("vector" or "image"), known before building it."""
         return cls.signal_kind
+
+    # Default loaders over ``self.splits`` (a dict of map-style datasets set in ``setup``).
+    # Training order depends only on (seed, epoch), so a resumed run sees the same batches.
+    def _split_loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
+        data = self.splits[split]  # type: ignore[attr-defined]
+        seed = int(getattr(self.config, "seed", 0))
+        sampler = EpochShuffleSampler(len(data), seed) if shuffle else None
+        return DataLoader(data, batch_size=self.config.batch_size, sampler=sampler)
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return self._split_loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        return self._split_loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        return self._split_loader("test", shuffle=False)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.data import DataLoader
 
 from framework import PluginConfig, register_dataset
 from framework.errors import check
@@ -93,21 +92,3 @@ class ImagesDataModule(SparselandDataModule):
         self.signal_shape = (c.patch_size * c.patch_size,)
         self.patch_shape = (c.patch_size, c.patch_size)
         self._ready = True
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader[dict[str, torch.Tensor]]:
-        gen = torch.Generator().manual_seed(self.config.seed)
-        return DataLoader(
-            self.splits[split],
-            batch_size=self.config.batch_size,
-            shuffle=shuffle,
-            generator=gen if shuffle else None,
-        )
-
-    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        return self._loader("test", shuffle=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from framework.interfaces import SparselandDataModule
 
@@ -65,21 +65,3 @@ class LabelledImagesDataModule(SparselandDataModule):
         self.signal_shape = shape
         self.patch_shape = (h, w)
         self.n_classes = n_classes
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader[dict[str, torch.Tensor]]:
-        gen = torch.Generator().manual_seed(self.config.seed)
-        return DataLoader(
-            self.splits[split],
-            batch_size=self.config.batch_size,
-            shuffle=shuffle,
-            generator=gen if shuffle else None,
-        )
-
-    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        return self._loader("test", shuffle=False)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from framework import PluginConfig, register_dataset
-from framework.data import EpochShuffleSampler
 from framework.errors import check
 from framework.interfaces import SparselandDataModule
 from plugins.datasets.natural_images import load_image
@@ -79,17 +78,3 @@ class PatchesDataModule(SparselandDataModule):
         self.signal_shape = (c.patch_size * c.patch_size,)
         self.patch_shape = (c.patch_size, c.patch_size)
         self._ready = True
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader[dict[str, torch.Tensor]]:
-        data = self.splits[split]
-        sampler = EpochShuffleSampler(len(data), self.config.seed) if shuffle else None
-        return DataLoader(data, batch_size=self.config.batch_size, sampler=sampler)
-
-    def train_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
-        return self._loader("test", shuffle=False)
