@@ -7,7 +7,6 @@ exactly as they would be for a user who has just run `pip install`.
 from __future__ import annotations
 
 import csv
-import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -32,19 +31,16 @@ SMALL = [
 ]
 
 
-def _installed() -> bool:
-    try:
-        importlib.metadata.version(DIST)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     # One thread per process: the test machine's few cores are shared (no oversubscription).
     # The default store (SQLite under paths.outputs), whatever the caller's environment says.
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # The example is installed into a private folder that only these subprocesses see, so
+    # tests running in parallel against the shared environment never meet it.
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, _SITE), env.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep
+    )
     done = subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
@@ -52,20 +48,23 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
+_SITE: list[Path] = []
+
+
 @pytest.fixture(scope="module")
 def example_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """pip-install a copy of the example (the build writes nothing into the repo); uninstall
-    afterwards unless it was installed before."""
+    """pip-install a copy of the example (the build writes nothing into the repo) into a
+    private target folder, put on the PYTHONPATH of the subprocesses that use it."""
     copy = tmp_path_factory.mktemp("src") / EXAMPLE.name
     shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__py*"))
-    was_installed = _installed()
+    site = tmp_path_factory.mktemp("site")
     pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q"]
-    subprocess.run([*pip, str(copy)], check=True, cwd=copy.parent, timeout=300)
+    subprocess.run(
+        [*pip, "--target", str(site), str(copy)], check=True, cwd=copy.parent, timeout=300
+    )
+    _SITE.append(site)
     yield
-    if not was_installed:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "uninstall", "-y", "-q", DIST], check=True, timeout=300
-        )
+    _SITE.remove(site)
 
 
 @pytest.mark.slow
