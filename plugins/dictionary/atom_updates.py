@@ -63,6 +63,19 @@ def candidate_statistics(
     return {"gather_candidates": x[top.indices], "gather_residuals": top.values}
 
 
+def gram_statistics(
+    x: torch.Tensor, codes: torch.Tensor, D: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """A = Σ h hᵀ, B = Σ x hᵀ, the count n and the replacement candidates of a batch: the
+    sufficient statistics of the learners that update D from (A, B) (Mairal et al. 2009, §3)."""
+    return {
+        "A": codes.T @ codes,
+        "B": x.T @ codes,
+        "n": torch.tensor(float(x.shape[0]), device=x.device, dtype=x.dtype),
+        **candidate_statistics(x, codes, D),
+    }
+
+
 def keep_worst(stats: dict[str, torch.Tensor], k: int = N_CANDIDATES) -> None:
     """Trim accumulated candidates to the ``k`` with the largest residuals, in place."""
     if "gather_residuals" not in stats or stats["gather_residuals"].numel() <= k:

@@ -16,8 +16,8 @@ from framework import PluginConfig, register_learner
 from framework.errors import check
 from plugins.dictionary.atom_updates import (
     bcd_columns,
-    candidate_statistics,
     duplicate_atoms,
+    gram_statistics,
     replace_atoms,
     unused_atoms,
 )
@@ -45,11 +45,7 @@ class BcdLearner(BatchLearner):
     def statistics(
         self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        return {
-            "A": codes.T @ codes,
-            "B": x.T @ codes,
-            **candidate_statistics(x, codes, dictionary),
-        }
+        return gram_statistics(x, codes, dictionary)
 
     def update(
         self,

@@ -20,7 +20,7 @@ from framework import PluginConfig, register_learner
 from framework.errors import check
 from framework.interfaces import DictionaryLearner
 from plugins.dictionary.atom_updates import (
-    candidate_statistics,
+    gram_statistics,
     normalize_columns_,
     replace_atoms,
 )
@@ -55,12 +55,7 @@ class GradientLearner(DictionaryLearner):
     def statistics(
         self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        return {
-            "A": codes.T @ codes,
-            "B": x.T @ codes,
-            "n": torch.tensor(float(x.shape[0]), device=x.device, dtype=x.dtype),
-            **candidate_statistics(x, codes, dictionary),
-        }
+        return gram_statistics(x, codes, dictionary)
 
     def update(
         self,

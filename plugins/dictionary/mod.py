@@ -16,8 +16,8 @@ import torch
 from framework import PluginConfig, register_learner
 from framework.errors import check
 from plugins.dictionary.atom_updates import (
-    candidate_statistics,
     duplicate_atoms,
+    gram_statistics,
     normalize_columns_,
     replace_atoms,
     unused_atoms,
@@ -56,11 +56,7 @@ class ModLearner(BatchLearner):
     def statistics(
         self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        return {
-            "A": codes.T @ codes,
-            "B": x.T @ codes,
-            **candidate_statistics(x, codes, dictionary),
-        }
+        return gram_statistics(x, codes, dictionary)
 
     def update(
         self,

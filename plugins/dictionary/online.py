@@ -21,8 +21,8 @@ from framework.errors import check
 from framework.interfaces import DictionaryLearner
 from plugins.dictionary.atom_updates import (
     bcd_columns,
-    candidate_statistics,
     duplicate_atoms,
+    gram_statistics,
     replace_atoms,
     unused_atoms,
 )
@@ -61,12 +61,7 @@ class OnlineLearner(DictionaryLearner):
     def statistics(
         self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        return {
-            "A": codes.T @ codes,
-            "B": x.T @ codes,
-            "n": torch.tensor(float(x.shape[0]), device=x.device, dtype=x.dtype),
-            **candidate_statistics(x, codes, dictionary),
-        }
+        return gram_statistics(x, codes, dictionary)
 
     def update(
         self,
