@@ -87,9 +87,14 @@ def recovery(only: tuple[str, ...] = (), seeds: int = 10) -> None:
     from plugins.models.batch_omp import batch_omp
     from plugins.tasks.recover import recovery_rate
 
-    variants = {
+    variants: dict[str, tuple[str, dict[str, Any], int, int | None]] = {
         "ksvd (80 it., OMP k=3)": ("ksvd", {}, 80, None),
-        "plain K-SVD (no usage floor)": ("ksvd", {"min_usage_fraction": 0.0}, 80, None),
+        "plain K-SVD (worst-signal replacement only)": (
+            "ksvd",
+            {"min_usage_fraction": 0.0, "replacement": "signal", "swap_ratio": 0.0},
+            80,
+            None,
+        ),
         "online (ρ=20, batch 250, 40 epochs, OMP k=3)": ("online", {"forget_rho": 20.0}, 40, 250),
         "bcd (80 it., OMP k=3)": ("bcd", {}, 80, None),
         "mod (80 it., OMP k=3)": ("mod", {}, 80, None),
@@ -231,9 +236,11 @@ def streaming(counts: tuple[int, ...] = (10_000, 100_000, 300_000)) -> None:
 # ----------------------------------------------------------------------------- speed
 
 
-def speed(n_train: int = 20000, n_test: int = 2000, budget_s: float = 40.0) -> None:
+def speed(n_train: int = 100_000, n_test: int = 2000, budget_s: float = 90.0) -> None:
     """256 atoms, λ = 0.1, 8×8 DC-removed unit-norm natural patches; held-out objective of each
-    method's dictionary (FISTA, 500 iterations) at several wall-clock points."""
+    method's dictionary (ADMM to a relative change of 1e-7, float64) at several wall-clock
+    points: up to ``budget_s`` for scikit-learn and SPAMS, up to a third of it for ours (the
+    issue's target: SPAMS's objective at 90 s in at most 30 s)."""
     from plugins.datasets.natural_images import load_image
     from plugins.preprocess.patches import random_patches
 
@@ -251,35 +258,38 @@ def speed(n_train: int = 20000, n_test: int = 2000, budget_s: float = 40.0) -> N
     D0 = X[torch.randperm(X.shape[0], generator=g)[:256]].T.clone().double()
     D0 /= D0.norm(dim=0)
     lam = 0.1
-    fista = build("pursuit", "fista", lam=lam, max_iter=500, tol=1e-7, compute_gap=False)
+    exact = build("pursuit", "admm", lam=lam, max_iter=1000, tol=1e-7, compute_gap=False)
 
     def heldout(D: np.ndarray | torch.Tensor) -> float:
         Dt = torch.as_tensor(np.asarray(D), dtype=torch.float64)
         Dt = Dt / Dt.norm(dim=0).clamp_min(1e-12)
-        H = fista(T, Dt)
+        H = exact(T, Dt)
         return float((0.5 * (T - H @ Dt.T).pow(2).sum(1) + lam * H.abs().sum(1)).mean())
 
     out: dict[str, Any] = {"initial": heldout(D0), "n_train": int(X.shape[0])}
     points = [budget_s / 8, budget_s / 4, budget_s / 2, budget_s]
+    ours_points = [budget_s / 18, budget_s / 9, budget_s / 6, budget_s / 4.5, budget_s / 3]
 
-    # ours: online learner + FISTA, timed without evaluation
+    # ours: online learner (forgetting ρ = 20) + ADMM (20 iterations), timed without evaluation
     curve = []
     D = D0.float().clone()
-    learner = build("learner", "online")
-    pursuit = build("pursuit", "fista", lam=lam, max_iter=50, tol=1e-4, compute_gap=False)
+    learner = build("learner", "online", forget_rho=20.0)
+    pursuit = build(
+        "pursuit", "admm", lam=lam, max_iter=20, tol=0.0, check_every=10**6, compute_gap=False
+    )
     state = learner.init_state(D)
     elapsed, next_point = 0.0, 0
-    while next_point < len(points):
+    while next_point < len(ours_points):
         for xb in X[torch.randperm(X.shape[0], generator=g)].split(512):
             start = time.perf_counter()
             learner.update(D, state, learner.statistics(xb, pursuit(xb, D), D))
             elapsed += time.perf_counter() - start
-            if elapsed >= points[next_point]:
+            if elapsed >= ours_points[next_point]:
                 curve.append((elapsed, heldout(D.double())))
                 next_point += 1
-                if next_point == len(points):
+                if next_point == len(ours_points):
                     break
-    out["sparseland online (FISTA 50 it., batch 512)"] = curve
+    out["sparseland online (ρ=20, ADMM 20 it., batch 512)"] = curve
     print("ours", curve, flush=True)
 
     # scikit-learn MiniBatchDictionaryLearning, partial_fit on the same batches
@@ -413,10 +423,10 @@ def write_markdown(data: dict[str, Any]) -> None:
             "## Speed: held-out objective vs wall time",
             "",
             f"256 atoms, λ = 0.1, {s['n_train']} DC-removed unit-norm 8×8 training patches, "
-            "2,000 held-out patches (camera, moon) coded by FISTA (500 it.) for every "
-            f"dictionary. Initial held-out objective {s['initial']:.4f}. Points are (seconds "
-            "of learning, held-out objective). Reduced from the issue's protocol (100,000 "
-            "patches, SPAMS at 90 s) to keep the part bounded on the shared CPU.",
+            "2,000 held-out patches (camera, moon) coded exactly (ADMM, relative change 1e-7, "
+            f"float64) for every dictionary. Initial held-out objective {s['initial']:.4f}. "
+            "Points are (seconds of learning, held-out objective); every method starts from "
+            "the same 256 training patches.",
             "",
             "| method | curve |",
             "|---|---|",
@@ -432,16 +442,24 @@ def write_markdown(data: dict[str, Any]) -> None:
         "- DDP: tests/test_learner_ddp.py runs `trainer=ddp` (2 CPU processes, gloo, ddp_spawn "
         "through framework/distributed.py) and `trainer=cpu` on the same synthetic "
         "data for `online` and `ksvd`; the dictionaries agree to < 1e-5 (measured ~1e-7).",
-        "- Recovery: the remaining misses are stable local minima (one learned atom mixing two "
-        "true atoms, one junk atom); 150 K-SVD iterations or 80 online epochs change nothing on "
-        "seeds 0–4. `ksvd.min_usage_fraction` (replace atoms used by < 0.2 × the mean usage) "
-        "gave 97.8 % over another 10 draws (benchmark harness before the dataset existed).",
+        "- Recovery: the misses are stable local minima (one learned atom mixing two true "
+        "atoms, one junk atom that few signals use); more iterations change nothing. `ksvd` "
+        "replaces atoms used by < 0.2 × the mean usage or with |d_iᵀd_j| > 0.99 by the second "
+        "singular vector of the residual of the atom that codes worst (the direction a mixed "
+        "atom misses, `replacement=split`), and when none needs replacing moves the "
+        "least-energy atom there if that direction carries more energy (`swap_ratio=1`): "
+        "98.1 % over seeds 0–29 (97.8, 99.2, 97.4 per ten) against 96.7 % with Rubinstein's "
+        "worst-signal re-seeding and the same usage floor (95.8, 98.4, 96.0); the plain K-SVD "
+        "row only replaces unused/duplicate atoms. `online` replaces atoms whose running "
+        "energy is < 0.2 × the mean by the batch's worst-coded signals: 99.2 % over seeds "
+        "0–19 against 97.7 % without the floor (split re-seeding: 98.8 %).",
         "- Denoising: the learned dictionary gains 0.1–0.2 dB over the DCT it starts from, less "
         "than Elad and Aharon's K-SVD (exact SVD updates, all overlapping patches). Not tuned: "
         "number of training patches, exact K-SVD (`learner.power_iterations`), DC removal.",
-        "- Speed: our online learner (forgetting ρ = 1, FISTA 50 iterations per batch) is behind "
-        "scikit-learn's MiniBatchDictionaryLearning at every time point here; the time goes into "
-        "FISTA on 256 atoms. Left: warm-started codes, fewer FISTA iterations, a larger ρ.",
+        "- Speed: our online learner with forgetting ρ = 20 and 20 ADMM iterations per batch "
+        "(plugins/pursuit/admm.py). With the earlier settings (ρ = 1, FISTA 50 iterations) it "
+        "plateaued about 0.0015 higher: without forgetting, the statistics of the first batches, "
+        "coded with a poor dictionary, weigh as much as the last ones.",
         "- Streaming: peak RSS is flat (≈ 443 MB, the interpreter, torch and Lightning) from "
         "10,000 to 300,000 patches while the data would need 5 to 146 MB in memory.",
         "",

@@ -75,6 +75,8 @@ def sweep(
     reached: dict[str, float | None] = {str(t): None for t in TARGETS}
     for budget in budgets:
         h, seconds = timed(lambda: run(budget))  # noqa: B023 (called at once)
+        if seconds < 2.0:  # fast runs: best of three, so one scheduler hiccup does not decide
+            seconds = min(seconds, *(timed(lambda: run(budget))[1] for _ in range(2)))  # noqa: B023
         gap = float(np.mean(np.maximum(objective(x, d, h) - p_star, 0) / p_star))
         points.append({"budget": budget, "seconds": seconds, "gap": gap})
         for t in TARGETS:
@@ -123,6 +125,10 @@ def lasso_solvers(
     return {
         "sparseland fista (restart)": (sparseland("fista", restart=True, check_every=10**6), iters),
         "sparseland fista": (sparseland("fista", check_every=10**6), iters),
+        "sparseland admm": (
+            sparseland("admm", check_every=10**6),
+            [8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 40, 50, 60, 80, 100, 140, 200],
+        ),
         "sparseland active_set": (active_set, [8, 16]),
         "sklearn lasso_cd": (sk_cd, [2, 5, 10, 20, 50, 100, 200, 1000]),
         "sklearn lasso_lars": (
@@ -215,13 +221,14 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {row['name']} | {fmt(t3)} | {t5_text} | {ratio(t3, spams_t)} | {ratio(t3, sk_t)} |"
         )
-    it = result["per_iteration"]
+    lines += ["", "## Per-iteration cost (two GEMMs with D per iteration in both)", ""]
+    for solver, it in result["per_iteration"].items():
+        lines.append(
+            f"- {solver}: {it['seconds'] * 1e3:.2f} ms per iteration = {it['gflops']:.1f} GFLOP/s "
+            f"of useful matmul work ({100 * it['fraction_of_gemm']:.0f} % of the measured GEMM "
+            "rate)."
+        )
     lines += [
-        "",
-        "## Per-iteration cost (FISTA)",
-        "",
-        f"{it['seconds'] * 1e3:.2f} ms per iteration = {it['gflops']:.1f} GFLOP/s of useful "
-        f"matmul work ({100 * it['fraction_of_gemm']:.0f} % of the measured GEMM rate).",
         "",
         "## OMP, k = 8",
         "",
@@ -234,7 +241,29 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {row['name']} | {row['seconds']:.3f} | {row['mean_rel_residual']:.4f} | "
             f"{row['seconds'] / spams_omp:.2f}× |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + NOTES) + "\n"
+
+
+NOTES = [
+    "",
+    "## Notes",
+    "",
+    "- `admm` (plugins/pursuit/admm.py): over-relaxed ADMM (α = 1.8, ρ = 1.6·√λ for unit-norm "
+    "signals) with the h-update through the matrix inversion lemma, so each iteration costs the "
+    "same two GEMMs with D as a FISTA step; it needs about 20 iterations for a gap of 1e-3 where "
+    "FISTA needs about 70–100, because its rate does not depend on ‖D‖² (≈ 14 here). On the CPU "
+    "it solves blocks of 1,024 signals at a time so that the iterates stay in cache: 1.7× "
+    "faster than the whole batch at once in the same process (0.21 s against 0.36 s).",
+    "- `active_set` (feature-sign search with padded working sets) is exact but slow at this "
+    "size: the mean support is 23 atoms with a maximum of 59, and every round pays for the "
+    "widest. It stays for small problems and as a reference; use `admm` for speed.",
+    "- OMP: Batch-OMP with progressive Cholesky; each step is one GEMM for the correlations plus "
+    "a few passes over n × 256 arrays. SPAMS's OMP works signal by signal on the Gram matrix in "
+    "C++ and is still about 2.3–2.6× faster on one CPU thread (a Gram-space variant of our "
+    "update, without the GEMM, measured slower). Not met: OMP no slower than SPAMS.",
+    "- Run with one thread per library (`--threads 1`); the Lasso reference is SPAMS LARS in "
+    "float64, Sparseland runs in float32.",
+]
 
 
 def main() -> None:
@@ -245,7 +274,12 @@ def main() -> None:
     parser.add_argument("--float64", action="store_true", help="Sparseland in float64")
     parser.add_argument("--limit", type=float, default=20.0, help="stop a sweep past this (s)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--report", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args()
+    if args.report:
+        result = json.loads((args.out / "pursuit.json").read_text())
+        (args.out / "pursuit.md").write_text(markdown(result))
+        return
     warnings.filterwarnings("ignore", module="sklearn")  # ConvergenceWarning at small budgets
     n = 2000 if args.quick else args.n
     torch.set_num_threads(args.threads)
@@ -273,11 +307,18 @@ def main() -> None:
     ]
 
     gflops = matmul_gflops(n, dtype)
-    fista = solvers["sparseland fista"][0]
-    _, t_small = timed(lambda: fista(10))
-    _, t_large = timed(lambda: fista(60))
-    per_iter = (t_large - t_small) / 50
-    useful = 2 * 2 * n * 256 * 64 / per_iter / 1e9  # D h and Dᵀ r per iteration
+    per_iteration = {}
+    for solver in ("fista", "admm"):
+        run = solvers[f"sparseland {solver}"][0]
+        _, t_small = timed(lambda: run(10))  # noqa: B023 (called at once)
+        _, t_large = timed(lambda: run(60))  # noqa: B023
+        per_iter = (t_large - t_small) / 50
+        useful = 2 * 2 * n * 256 * 64 / per_iter / 1e9  # two GEMMs with D per iteration
+        per_iteration[solver] = {
+            "seconds": per_iter,
+            "gflops": useful,
+            "fraction_of_gemm": useful / gflops,
+        }
     print("omp", flush=True)
     omp = omp_rows(x, d, args.threads, dtype)
     result = {
@@ -293,11 +334,7 @@ def main() -> None:
         "lasso_reference_seconds": ref_seconds,
         "mean_p_star": float(p_star.mean()),
         "lasso": lasso,
-        "per_iteration": {
-            "seconds": per_iter,
-            "gflops": useful,
-            "fraction_of_gemm": useful / gflops,
-        },
+        "per_iteration": per_iteration,
         "omp": omp,
     }
     args.out.mkdir(parents=True, exist_ok=True)

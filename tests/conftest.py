@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -65,4 +66,19 @@ def run_app(
     full_env.update(env or {})
     return subprocess.run(
         [str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
+    )
+
+
+def bare_trainer(root: Path | None = None, **limits: object) -> L.Trainer:
+    """A real Lightning Trainer on the CPU without logger, checkpoints, bars or summaries
+    (``limits``: max_steps, max_epochs, ...), for tests that fit a model directly."""
+    return L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=root,
+        **limits,  # type: ignore[arg-type]
     )

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
+from conftest import bare_trainer
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -99,15 +99,7 @@ def test_dictionary_learning_lowers_the_objective_and_keeps_unit_filters() -> No
     torch.manual_seed(0)
     model = CSCModel(config, ModelContext(datamodule=dm, pursuit=pursuit))
     before = float(model.objective(images, model.encode(images)).mean())
-    L.Trainer(
-        max_epochs=6,
-        enable_progress_bar=False,
-        logger=False,
-        enable_checkpointing=False,
-        accelerator="cpu",
-        num_sanity_val_steps=0,
-        enable_model_summary=False,
-    ).fit(model, dm)
+    bare_trainer(max_epochs=6).fit(model, dm)
     after = float(model.objective(images, model.encode(images)).mean())
     assert after < 0.6 * before
     assert float(model.filters.flatten(1).norm(dim=1).max()) <= 1 + 1e-6

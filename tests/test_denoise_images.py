@@ -98,3 +98,53 @@ def test_ksvd_denoising_run_end_to_end(make_config, outputs: Path, tmp_path: Pat
     (found,) = client.search_runs([client.get_experiment_by_name("denoise").experiment_id])
     artifacts = {a.path for a in client.list_artifacts(found.info.run_id)}
     assert {"denoised.png", "noisy.png", "atoms.png"} <= artifacts
+
+
+@pytest.mark.parametrize("recipe", ["denoise_tv", "denoise_wavelet"])
+def test_reference_recipes_equal_scikit_image(recipe: str, make_config, tmp_path: Path) -> None:
+    """The non-learned rows of the denoise table are scikit-image's own denoisers, run as recipes
+    (the wavelet one needs PyWavelets, a dependency)."""
+    from skimage.restoration import denoise_tv_chambolle, denoise_wavelet
+
+    sigma = 25.0
+    cfg = make_config(
+        f"recipe={recipe}",
+        "dataset=images",
+        f"dataset.image={crop_file(tmp_path)}",
+        f"dataset.sigma={sigma}",
+        "dataset.n_train=64",
+        "dataset.n_val=64",
+        "task=denoise",
+        "logger.experiment=references",
+        small=False,
+    )
+    result = run(cfg, run_dir=tmp_path / "run")
+    dm = registry.build(
+        "dataset", "images", image=str(crop_file(tmp_path)), sigma=sigma, n_train=64
+    )
+    dm.setup()
+    noisy, s = dm.noisy_image.double().numpy(), sigma / 255
+    if recipe == "denoise_tv":
+        expected = denoise_tv_chambolle(noisy, weight=0.9 * s)
+    else:
+        expected = denoise_wavelet(
+            noisy, sigma=s, wavelet="db2", mode="soft", method="BayesShrink", rescale_sigma=True
+        )
+    clean = dm.clean_image.double()
+    expected_psnr = metrics.psnr(clean, torch.from_numpy(expected).clamp(0, 1), 1.0)
+    assert result["test/psnr"] == pytest.approx(float(expected_psnr), abs=1e-3)
+    assert result["test/psnr"] - result["test/psnr_noisy"] > 3.0, result
+
+
+@pytest.mark.parametrize("recipe", ["denoise_cnn", "denoise_dae"])
+@pytest.mark.parametrize("image", ["camera", "astronaut", "moon"])
+def test_neural_recipes_train_on_none_of_the_table_images(
+    recipe: str, image: str, make_config
+) -> None:
+    """Every test image of the denoise_table preset is held out of the networks' training."""
+    cfg = make_config(
+        "experiment=denoise_table", f"recipe={recipe}", f"dataset.image={image}", small=False
+    )
+    validate(cfg)
+    assert image not in cfg.dataset.train_images
+    assert cfg.trainer.max_steps > 0 and cfg.trainer.max_epochs == -1

@@ -8,7 +8,7 @@ import torch
 
 from framework import build
 from plugins.datasets.synthetic import random_dictionary, sparse_codes
-from plugins.dictionary.atom_updates import bcd_columns, replace_atoms
+from plugins.dictionary.atom_updates import bcd_columns, replace_atoms, split_atoms, swap_atom
 from plugins.dictionary.ksvd import ksvd_sweep
 from plugins.dictionary.mod import mod_step
 from plugins.models.batch_omp import batch_omp
@@ -182,3 +182,66 @@ def test_batch_omp_matches_scikit_learn() -> None:
     assert bool((codes[small] == 0).all())
     np.testing.assert_allclose(codes[~small].numpy(), ref[~small.numpy()], atol=1e-8)
     assert bool(((X - codes @ D0.T).norm(dim=1) <= eps + 1e-9).all())
+
+
+def mixed_atom_start(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The stable local minimum of the K-SVD protocol: the true dictionary with atom 0 a mix
+    of true atoms 0 and 1, and atom 1 a random junk direction. Returns (truth, start, X)."""
+    D0, _, X, g = problem(seed, m=16, k=20, n=800, s=2)
+    D = D0.clone()
+    D[:, 0] = D0[:, 0] + D0[:, 1]
+    D[:, 1] = torch.randn(16, generator=g, dtype=D.dtype)
+    return D0, D / D.norm(dim=0), X
+
+
+def test_split_direction_is_what_the_mixed_atom_misses() -> None:
+    D0, D, X = mixed_atom_start(1)
+    keep = [j for j in range(D.shape[1]) if j != 1]  # the junk atom, to replace, is unused
+    H = torch.zeros(X.shape[0], D.shape[1], dtype=X.dtype)
+    H[:, keep] = batch_omp(X, D[:, keep], n_nonzero=2)
+    replace = torch.zeros(D.shape[1], dtype=torch.bool)
+    replace[1] = True
+    done = split_atoms(D, replace, X - H @ D.T, H)
+    assert done.tolist() == [1]
+    # the new atom lies in span(a, b) and is far from the mixed atom: together they span it
+    a_b = torch.linalg.qr(D0[:, :2]).Q
+    assert float((a_b.T @ D[:, 1]).norm()) > 0.9
+    assert float((D[:, 0] @ D[:, 1]).abs()) < 0.35
+    assert float(D[:, 1].norm()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_swap_moves_the_junk_atom_of_a_mixed_minimum_and_leaves_the_truth(seed: int) -> None:
+    D0, D, X = mixed_atom_start(seed)
+    H = batch_omp(X, D, n_nonzero=2)
+    assert swap_atom(D, X - H @ D.T, H, 1.0).nonzero().squeeze(1).tolist() == [1]
+    assert not bool(swap_atom(D, X - H @ D.T, H, 0.0).any())  # ratio 0: never
+    noisy = X + 0.05 * torch.randn(X.shape, generator=torch.Generator().manual_seed(0))
+    for signals in (X, noisy):
+        H0 = batch_omp(signals, D0, n_nonzero=2)
+        assert not bool(swap_atom(D0, signals - H0 @ D0.T, H0, 1.0).any())
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "batch"),
+    [
+        ("ksvd", {}, None),
+        ("online", {"forget_rho": 10.0}, 100),
+    ],
+)
+def test_learner_leaves_the_mixed_atom_minimum(
+    name: str, options: dict[str, float], batch: int | None
+) -> None:
+    """Clean signals from the mixed-atom minimum: replacement must find both true atoms."""
+    D0, D, X = mixed_atom_start(1)
+    assert recovery_rate(D0, D) == pytest.approx(0.9)
+    learner = build("learner", name, **options)
+    state = learner.init_state(D)
+    for _ in range(30):
+        for xb in X.split(batch) if batch else [X]:
+            stats = learner.statistics(xb, batch_omp(xb, D, n_nonzero=2), D)
+            if getattr(learner, "accumulate_epoch", False):
+                stats = learner.merge_statistics(None, stats)
+            learner.update(D, state, stats)
+    assert recovery_rate(D0, D) == 1.0
+    assert torch.allclose(D.norm(dim=0), torch.ones(D.shape[1], dtype=D.dtype))

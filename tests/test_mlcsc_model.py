@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
-import lightning as L
 import pytest
 import torch
+from conftest import bare_trainer
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -75,15 +76,7 @@ def test_supervised_training_learns_and_reports_layer_sparsity(pursuit: str) -> 
         MLCSCConfig(name="mlcsc", **SMALL),  # type: ignore[arg-type]
         ModelContext(datamodule=dm, pursuit=build("pursuit", pursuit, **extra)),
     )
-    L.Trainer(
-        max_epochs=12,
-        enable_progress_bar=False,
-        logger=False,
-        enable_checkpointing=False,
-        accelerator="cpu",
-        num_sanity_val_steps=0,
-        enable_model_summary=False,
-    ).fit(model, dm)
+    bare_trainer(max_epochs=12).fit(model, dm)
     model.eval()
     x = torch.cat([b["x"] for b in dm.test_dataloader()])
     y = torch.cat([b["y"] for b in dm.test_dataloader()])
@@ -111,15 +104,7 @@ def test_unsupervised_training_lowers_the_ml_bp_objective() -> None:
     x = dm.x[:64]
     with torch.no_grad():
         before = float(model.objective(x, model.encode(x)).mean())
-    L.Trainer(
-        max_epochs=5,
-        enable_progress_bar=False,
-        logger=False,
-        enable_checkpointing=False,
-        accelerator="cpu",
-        num_sanity_val_steps=0,
-        enable_model_summary=False,
-    ).fit(model, dm)
+    bare_trainer(max_epochs=5).fit(model, dm)
     with torch.no_grad():
         after = float(model.objective(x, model.encode(x)).mean())
         assert model.decode(model.encode(x)).shape == x.shape
@@ -167,3 +152,59 @@ def test_end_to_end_classify_digits_logs_layer_sparsity(
     (run_info,) = client.search_runs(client.search_experiments()[0].experiment_id)
     logged = run_info.data.metrics
     assert 0 < logged["test/layer1_sparsity"] < 1 and "test/layer2_sparsity" in logged
+
+
+def _scaled_model(steps: str, pursuit: Any) -> MLCSCModel:
+    torch.manual_seed(0)
+    model = MLCSCModel(
+        MLCSCConfig(name="mlcsc", steps=steps),  # the default 32-64-128 network
+        ModelContext(datamodule=Bars(), pursuit=pursuit),
+    )
+    with torch.no_grad():  # weights and biases as training leaves them: larger, any sign
+        for w in model.weights:
+            w.mul_(3.0)
+        for b in model.biases:
+            b.uniform_(-0.3, 0.3)
+    return model
+
+
+def test_lipschitz_steps_keep_the_cnn_as_first_pass_and_the_unfoldings_stable() -> None:
+    """With 1/L steps and τ_i = s_i λ_i the codes γ_i / s_i of ML-ISTA's first iteration are
+    the CNN's for any weights, and 20 unfoldings stay bounded; unit steps on the same weights
+    (‖D₁‖² ≈ 370 here) amplify every unfolding, which left the digits preset at chance."""
+    x = Bars().x[:32]
+    cnn = _scaled_model("unit", build("pursuit", "layered_thresholding"))
+    first = _scaled_model("lipschitz", build("pursuit", "ml_ista", unfoldings=0))
+    fista = _scaled_model("lipschitz", build("pursuit", "ml_fista", unfoldings=20))
+    unit = _scaled_model("unit", build("pursuit", "ml_fista", unfoldings=20))
+    with torch.no_grad():
+        for a, b in zip(cnn.representations(x), first.representations(x)):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5 * float(a.abs().max()))
+        scale = float(cnn.encode(x).abs().max())
+        stable = fista.encode(x)
+        fista.eval()  # eval uses the ‖D_i‖² tracked while training
+        torch.testing.assert_close(fista.encode(x), stable, rtol=1e-3, atol=1e-4 * scale)
+        diverged = unit.encode(x)
+    assert torch.isfinite(stable).all() and float(stable.abs().max()) < 10 * scale
+    assert not bool(torch.isfinite(diverged).all()) or float(diverged.abs().max()) > 1e6 * scale
+
+
+def test_digits_features_recipe_learns_in_quick_mode(
+    make_config: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    """Regression: ``experiment=digits_features quick=true`` left ML-CSC at chance (0.099 ±
+    0.026): its 20 unfoldings with unit steps diverged on unit-norm atoms (‖D₁‖² ≈ 40)."""
+    from framework.runner import run
+
+    cfg = make_config(
+        "recipe=features_mlcsc",  # ML-FISTA, 2 epochs with quick=true
+        "dataset=digits",
+        "task=classify",
+        "quick=true",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+        "task.pixels_baseline=false",
+        small=False,
+    )
+    metrics = run(cfg, run_dir=tmp_path / "run")
+    assert metrics["test/accuracy"] > 0.6

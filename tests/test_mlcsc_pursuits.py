@@ -142,6 +142,26 @@ def test_ml_ista_reaches_the_multi_layer_bp_objective() -> None:
     assert gaps["ml_fista", 0.05] < gaps["ml_ista", 0.3] / 3
 
 
+def test_layered_thresholding_with_steps_is_the_first_ml_ista_iteration() -> None:
+    """With steps s_i and τ_i = s_i λ_i, the first ML-ISTA iteration from 0 is layered
+    thresholding with the same steps, whose codes γ_i / s_i are the CNN's (thresholds λ_i)."""
+    op = _three_layers()
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(3, 1, 13, 13, generator=gen, dtype=F64)
+    lams = [0.05 * torch.rand(w.shape[0], generator=gen, dtype=F64) for w in op.weights]
+    steps = default_steps(op, 0.7)
+    taus = [s * lam for s, lam in zip(steps, lams)]
+    lt = build("pursuit", "layered_thresholding")
+    cnn = lt.layers(x, op, lams)
+    scaled = lt.layers(x, op, taus, steps)
+    for name in ("ml_ista", "ml_fista"):
+        ml = build("pursuit", name, unfoldings=0).layers(x, op, taus, steps)
+        for a, b in zip(ml, scaled):
+            torch.testing.assert_close(a, b)
+    for g, s, c in zip(scaled, steps, cnn):
+        torch.testing.assert_close(g / s, c)
+
+
 def test_ml_ista_steps_follow_the_paper_formula() -> None:
     """default_steps: s_i = c / Π_{j≤i}‖D_j‖² for inner layers, s_L = s_{L−1}/‖D_L‖²."""
     op = _three_layers()

@@ -1,17 +1,23 @@
-"""LISTA: at the ISTA values it is ISTA (to float precision); trained, it beats its start."""
+"""LISTA: at the ISTA values it is ISTA (to float precision); trained, it beats its start; its
+cosine schedule and square-patch symmetries do what they document."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import bare_trainer
+from torch.utils.data import DataLoader
 
 from framework import build
 from framework.errors import ConfigError
 from framework.interfaces import ModelContext, SparselandDataModule
 from framework.registry import make_config
-from plugins.neural.lista import Lista
+from plugins.datasets.patches import SignalDataset
+from plugins.neural.lista import Lista, square_symmetries
 
 
 @pytest.fixture(autouse=True)
@@ -107,3 +113,85 @@ def test_lista_refuses_a_pursuit_without_lam() -> None:
     spec = {"pursuit": None}
     with pytest.raises(ConfigError, match="Lasso pursuit"):
         Lista.check_compatible(spec)
+
+
+def test_cosine_schedule_follows_the_half_cosine_from_lr_to_zero() -> None:
+    x, _ = vectors(n=64)
+    model = lista(x, n_layers=2, lr=0.01, lr_steps=8, n_atoms=32)
+    configured = model.configure_optimizers()
+    assert isinstance(configured, dict)
+    optimizer = configured["optimizer"]
+    scheduler = configured["lr_scheduler"]["scheduler"]
+    assert configured["lr_scheduler"]["interval"] == "step"
+    seen = []
+    for _ in range(8):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    seen.append(optimizer.param_groups[0]["lr"])
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * t / 8)) for t in range(9)]
+    assert seen == pytest.approx(expected, abs=1e-12)
+
+
+def test_constant_schedule_and_no_horizon_give_a_bare_adam() -> None:
+    x, _ = vectors(n=64)
+    constant = lista(x, n_layers=2, lr_schedule="constant", lr_steps=8, n_atoms=32)
+    assert isinstance(constant.configure_optimizers(), torch.optim.Adam)
+    no_trainer = lista(x, n_layers=2, n_atoms=32)  # cosine, lr_steps=0, no trainer attached
+    assert isinstance(no_trainer.configure_optimizers(), torch.optim.Adam)
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        make_config("model", "lista", lr_schedule="step")
+
+
+def test_cosine_schedule_spans_the_trainers_steps(tmp_path: Path) -> None:
+    x, _ = vectors(n=64)
+    model = lista(x, n_layers=2, lr=0.01, n_atoms=32, target="lasso")
+    loader = DataLoader(SignalDataset(x, x), batch_size=16)
+    trainer = bare_trainer(tmp_path, max_steps=6)
+    trainer.fit(model, train_dataloaders=loader)
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert scheduler.T_max == 6
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def dihedral_images(patch: torch.Tensor) -> list[torch.Tensor]:
+    """The 8 symmetries of a square patch: 4 rotations, each also mirrored."""
+    rotations = [torch.rot90(patch, r) for r in range(4)]
+    return rotations + [r.flip(1) for r in rotations]
+
+
+def test_square_symmetries_send_each_patch_to_one_of_its_eight_images() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 16, generator=gen)
+    out = square_symmetries(x, 4, torch.Generator().manual_seed(1))
+    hits = set()
+    for row, new in zip(x, out):
+        images = [image.reshape(16) for image in dihedral_images(row.reshape(4, 4))]
+        matches = [i for i, image in enumerate(images) if torch.equal(image, new)]
+        assert matches
+        hits.add(matches[0])
+    assert hits == set(range(8))  # all 8 drawn
+
+
+def test_augmentation_applies_to_square_patches_only_while_training() -> None:
+    x, _ = vectors(n=64)
+    dm = datamodule(x)
+    dm.patch_shape = (4, 4)  # type: ignore[attr-defined]
+    pursuit = build("pursuit", "fista", lam=0.1, max_iter=100, tol=1e-6, compute_gap=False)
+    config = make_config("model", "lista", init="gaussian", n_atoms=32, target="lasso")
+    model = Lista(config, ModelContext(dm, pursuit=pursuit))
+    assert model.square_side == 4
+    with torch.no_grad():
+        plain = model.objective(x, model.encode(x)).mean()
+        model.eval()
+        assert float(model.loss({"x": x})[0]) == pytest.approx(float(plain), rel=1e-6)
+        model.train()
+        torch.manual_seed(0)
+        augmented = model.loss({"x": x})[0]
+        torch.manual_seed(0)
+        expected = square_symmetries(x, 4)
+        reference = model.objective(expected, model.encode(expected)).mean()
+    assert float(augmented) == pytest.approx(float(reference), rel=1e-6)
+    assert float(augmented) != pytest.approx(float(plain), rel=1e-6)
+    assert lista(x, n_atoms=32).square_side == 0  # vectors without a patch shape

@@ -6,9 +6,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-import lightning as L
 import pytest
 import torch
+from conftest import bare_trainer
 from torch.utils.data import DataLoader
 
 from framework import build
@@ -96,15 +96,7 @@ def test_model_trains_one_step_through_lightning(key: str, tmp_path: Any) -> Non
     rows = [{k: v[i] for k, v in batch.items()} for i in range(batch["x"].shape[0])]
     loader = DataLoader(rows, batch_size=8)
     before = [p.detach().clone() for p in model.parameters()]
-    trainer = L.Trainer(
-        max_steps=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = bare_trainer(tmp_path, max_steps=1)
     trainer.fit(model, train_dataloaders=loader)
     assert trainer.global_step == 1
     changed = [not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters())]

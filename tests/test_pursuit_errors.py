@@ -10,7 +10,7 @@ import torch
 from framework import build
 from framework.errors import BackendUnavailableError, ConfigError, NonFiniteError, ShapeError
 
-NAMES = ["ista", "fista", "cod", "active_set", "omp", "threshold"]
+NAMES = ["ista", "fista", "cod", "active_set", "admm", "omp", "threshold"]
 
 
 def data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,7 +34,7 @@ def test_nan_input(name: str) -> None:
         build("pursuit", name)(x, d)
 
 
-@pytest.mark.parametrize("name", ["ista", "fista", "cod", "active_set", "threshold"])
+@pytest.mark.parametrize("name", ["ista", "fista", "cod", "active_set", "admm", "threshold"])
 def test_negative_lambda(name: str) -> None:
     with pytest.raises(ConfigError, match="lam"):
         build("pursuit", name, lam=-0.1)
@@ -49,6 +49,8 @@ def test_negative_lambda(name: str) -> None:
         ("threshold", {"mode": "medium"}, "mode"),
         ("threshold", {"mode": "soft", "k": 3}, "k"),
         ("active_set", {"max_enter": 0}, "max_enter"),
+        ("admm", {"rho": 0.0}, "rho"),
+        ("admm", {"relaxation": 2.0}, "relaxation"),
     ],
 )
 def test_bad_config(name: str, params: dict[str, object], key: str) -> None:

@@ -1,4 +1,4 @@
-"""Lasso pursuits (ista, fista, cod, active_set) against scikit-learn and optimality conditions."""
+"""Lasso pursuits (ista, fista, cod, active_set, admm) against scikit-learn and optimality."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ SOLVERS = {
     "fista": {"max_iter": 20000, "tol": 1e-11, "check_every": 50, "restart": True},
     "cod": {"max_iter": 20000, "tol": 1e-11, "check_every": 50},
     "active_set": {"max_iter": 200, "tol": 1e-12},
+    "admm": {"max_iter": 20000, "tol": 1e-12, "check_every": 50},
 }
 
 
@@ -132,3 +133,37 @@ def test_fista_restart_needs_fewer_iterations() -> None:
     restarted(x, d)
     assert plain.info is not None and restarted.info is not None
     assert restarted.info.iterations < plain.info.iterations
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_admm_undercomplete_matches_sklearn(positive: bool) -> None:
+    """m ≥ k takes the direct (DᵀD + ρI)⁻¹ branch instead of the matrix inversion lemma."""
+    gen = torch.Generator().manual_seed(3)
+    d = torch.randn(20, 8, generator=gen, dtype=torch.float64)
+    d /= d.norm(dim=0)
+    x = torch.randn(5, 20, generator=gen, dtype=torch.float64)
+    pursuit = build("pursuit", "admm", lam=LAM, positive=positive, max_iter=20000, tol=1e-12)
+    h = pursuit(x, d).numpy()
+    xn, dn = x.numpy(), d.numpy()
+    ref = sklearn_lasso(xn, dn, LAM, positive)
+    p, p_ref = objective(xn, dn, h, LAM), objective(xn, dn, ref, LAM)
+    assert np.all(np.abs(p - p_ref) <= 1e-8 * p_ref)
+
+
+def test_admm_warm_start_from_the_solution_stops_at_once() -> None:
+    x, d = problem()
+    exact = build("pursuit", "admm", lam=LAM, max_iter=20000, tol=1e-12, check_every=50)
+    h = exact(x, d)
+    warm = build("pursuit", "admm", lam=LAM, max_iter=20000, tol=1e-6, check_every=1)
+    warm(x, d, init=h)
+    assert exact.info is not None and warm.info is not None
+    assert warm.info.iterations < exact.info.iterations / 10
+
+
+def test_admm_cpu_blocks_equal_one_batch() -> None:
+    """Blocks of rows (for the cache) change nothing but the order of the arithmetic."""
+    x, d = problem()
+    params = {"lam": LAM, "max_iter": 60, "tol": 0.0}
+    whole = build("pursuit", "admm", cpu_block=0, **params)(x, d)
+    blocks = build("pursuit", "admm", cpu_block=4, **params)(x, d)
+    torch.testing.assert_close(blocks, whole, rtol=1e-10, atol=1e-12)

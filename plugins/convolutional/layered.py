@@ -1,9 +1,10 @@
 """ML-CSC pursuits as plugins: layered thresholding (the CNN forward pass) and layered BP.
 
 The maths is in plugins/convolutional/ml_pursuit.py. Every ML-CSC pursuit exposes
-``layers(x, op, taus=None, steps=None)`` (all layer estimates, differentiable); a model that
-learns its thresholds (biases) passes them as ``taus`` with unit ``steps``, as in Sulam et
-al.'s unfolded networks; otherwise τ_i = s_i λ_i from the config.
+``layers(x, op, taus=None, steps=None)`` (all layer estimates, differentiable) and
+``default_steps(op)``; a model that learns its thresholds (biases) passes them as ``taus``,
+with unit ``steps`` as in Sulam et al.'s unfolded networks or with the default (1/L) steps and
+τ_i = s_i λ_i (model mlcsc, ``steps=lipschitz``); otherwise τ_i = s_i λ_i from the config.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from framework.errors import ConfigError, check
 from framework.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from framework.operators import LinearOperator
 from plugins.convolutional.ml_pursuit import (
+    default_steps,
     layered_bp,
     layered_thresholding,
     per_layer,
@@ -56,6 +58,10 @@ class MultiLayerPursuit(Pursuit):
     """Base: ``solve`` returns the deepest code γ_L."""
 
     config: Any
+    # True where the codes divided by the steps (γ_i / s_i) are CNN-scale activations: the
+    # ML-ISTA family, whose first iteration is a CNN pass at any steps
+    scaled_codes = False
+    step_free = False
 
     def layers(
         self,
@@ -65,6 +71,10 @@ class MultiLayerPursuit(Pursuit):
         steps: Sequence[float] | None = None,
     ) -> list[torch.Tensor]:
         raise NotImplementedError
+
+    def default_steps(self, op: MultiLayerConvDictionary) -> list[float]:
+        """The steps this pursuit uses when none are given (1/L-type, from the weights)."""
+        return default_steps(op, getattr(self.config, "smoothing", 1.0))
 
     def config_taus(self, op: MultiLayerConvDictionary, steps: Sequence[float]) -> list[float]:
         lams = per_layer(self.config.lam, op.n_layers)
@@ -85,6 +95,9 @@ class MultiLayerPursuit(Pursuit):
 
 @register_pursuit("layered_thresholding", config=MultiLayerPursuitConfig)
 class LayeredThresholding(MultiLayerPursuit):
+    scaled_codes = True  # γ_i / s_i with the ML-ISTA steps is the CNN's layer i
+    step_free = True  # … for any steps, so a model may as well pass unit steps
+
     def layers(
         self,
         x: torch.Tensor,
@@ -93,7 +106,7 @@ class LayeredThresholding(MultiLayerPursuit):
         steps: Sequence[float] | None = None,
     ) -> list[torch.Tensor]:
         taus = per_layer(self.config.lam, op.n_layers) if taus is None else taus
-        return layered_thresholding(x, op, taus, self.config.positive)
+        return layered_thresholding(x, op, taus, self.config.positive, steps)
 
 
 @dataclass
@@ -103,6 +116,10 @@ class LayeredBPConfig(UnfoldedConfig):
 
 @register_pursuit("layered_bp", config=LayeredBPConfig)
 class LayeredBasisPursuit(MultiLayerPursuit):
+    def default_steps(self, op: MultiLayerConvDictionary) -> list[float]:
+        """Each layer's own ISTA step 1/‖D_i‖²."""
+        return [1.0 / op.layer_lipschitz(i) for i in range(1, op.n_layers + 1)]
+
     def layers(
         self,
         x: torch.Tensor,
@@ -110,8 +127,8 @@ class LayeredBasisPursuit(MultiLayerPursuit):
         taus: Sequence[Any] | None = None,
         steps: Sequence[float] | None = None,
     ) -> list[torch.Tensor]:
-        if steps is None:  # each layer's own ISTA step 1/‖D_i‖²
-            steps = [1.0 / op.layer_lipschitz(i) for i in range(1, op.n_layers + 1)]
+        if steps is None:
+            steps = self.default_steps(op)
         taus = self.config_taus(op, steps) if taus is None else taus
         return layered_bp(
             x,

@@ -15,7 +15,7 @@ import torch
 from framework import register_pursuit
 from framework.errors import check
 from plugins.convolutional.layered import MultiLayerPursuit, UnfoldedConfig
-from plugins.convolutional.ml_pursuit import default_steps, ml_ista
+from plugins.convolutional.ml_pursuit import ml_ista
 from plugins.convolutional.multilayer import MultiLayerConvDictionary
 
 
@@ -30,6 +30,7 @@ class MLIstaConfig(UnfoldedConfig):
 
 class _MLIsta(MultiLayerPursuit):
     accelerate = False
+    scaled_codes = True
 
     def layers(
         self,
@@ -39,7 +40,7 @@ class _MLIsta(MultiLayerPursuit):
         steps: Sequence[float] | None = None,
     ) -> list[torch.Tensor]:
         if steps is None:
-            steps = default_steps(op, self.config.smoothing)
+            steps = self.default_steps(op)
         taus = self.config_taus(op, steps) if taus is None else taus
         return ml_ista(
             x, op, taus, steps, self.config.unfoldings, self.config.positive, self.accelerate

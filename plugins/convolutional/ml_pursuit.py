@@ -43,11 +43,21 @@ def threshold(v: torch.Tensor, tau: Threshold, positive: bool) -> torch.Tensor:
 
 
 def layered_thresholding(
-    x: torch.Tensor, op: MultiLayerConvDictionary, taus: Sequence[Threshold], positive: bool
+    x: torch.Tensor,
+    op: MultiLayerConvDictionary,
+    taus: Sequence[Threshold],
+    positive: bool,
+    steps: Sequence[float] | None = None,
 ) -> list[torch.Tensor]:
-    layers, gamma = [], x
+    """γ_i = T_{τ_i}((s_i/s_{i−1}) D_iᵀ γ_{i−1}), s₀ = 1: the first ML-ISTA iteration from 0
+    with steps s_i (all 1 without ``steps``: the CNN forward pass)."""
+    layers, gamma, previous = [], x, 1.0
     for i in range(1, op.n_layers + 1):
-        gamma = threshold(op.layer_adjoint(i, gamma), taus[i - 1], positive)
+        correlation = op.layer_adjoint(i, gamma)
+        if steps is not None:
+            correlation = (steps[i - 1] / previous) * correlation
+            previous = steps[i - 1]
+        gamma = threshold(correlation, taus[i - 1], positive)
         layers.append(gamma)
     return layers
 

@@ -3,8 +3,14 @@
 Supervised (Sulam, Aberdam, Beck and Elad 2019, §6): a linear classifier on the deepest code
 γ_L, trained end to end by back-propagation through the unfolded pursuit (``pursuit=ml_ista``,
 ``ml_fista``, ``layered_bp``; ``layered_thresholding`` is the CNN with the very same
-parameters: the fair baseline). The thresholds are learned per channel (τ = −bias) and the
-steps are 1, absorbed in the weights, as in the paper's networks.
+parameters: the fair baseline). The thresholds are learned per channel, λ_i = −bias_i.
+``steps=lipschitz`` (default): every unfolding takes the pursuit's 1/‖D‖² steps s_i, computed
+from the current weights (warm-started power iterations, no extra parameters), with τ_i = s_i λ_i,
+and the head reads γ_L / s_L. Then ML-ISTA's first iteration is exactly the CNN for any weights,
+and more unfoldings converge to the ML-BP solution instead of diverging. ``steps=unit``: steps 1,
+absorbed in the weights, as in the paper's code; stable only while every ‖D_i‖² < 2, which
+unit-norm atoms already break (‖D₁‖² ≈ 40 for 32 3×3 atoms): each unfolding then amplifies
+the codes, and 20 unfoldings left the digits preset at chance.
 Unsupervised: the dictionaries minimise the ML-BP objective of the codes the pursuit returns
 (thresholds from ``pursuit.lam``), with every atom kept in the unit ball.
 Per-layer sparsity (fraction of zeros, as in Papyan et al. 2017) is logged for val and test.
@@ -36,6 +42,11 @@ class MLCSCConfig(PluginConfig):
     supervised: bool = True
     lr: float = 2e-3
     weight_decay: float = 0.0
+    # "lipschitz": the pursuit's 1/‖D_i‖²-type steps from the current weights, so that every
+    # unfolding is a convergent ML-ISTA step, whatever the weights grow to; "unit": s_i = 1,
+    # absorbed in the weights (Sulam et al.'s networks), which diverges once ‖D_i‖² > 2
+    steps: str = "lipschitz"
+    power_iterations: int = 2  # per training step, warm-started, for the "lipschitz" steps
     n_classes: int = 0  # 0: from the dataset
 
     def __post_init__(self) -> None:
@@ -51,6 +62,12 @@ class MLCSCConfig(PluginConfig):
         check(all(c >= 1 for c in self.channels), "channels", f"must be >= 1, got {self.channels}")
         check(all(s >= 1 for s in self.strides), "strides", f"must be >= 1, got {self.strides}")
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        check(
+            self.steps in ("lipschitz", "unit"),
+            "steps",
+            f"must be lipschitz or unit, got '{self.steps}'",
+        )
+        check(self.power_iterations >= 1, "power_iterations", "must be >= 1")
 
 
 def as_images(x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +122,14 @@ class MLCSCModel(SparselandModule):
         if self.supervised:
             self.biases = nn.ParameterList(nn.Parameter(torch.zeros(k)) for k in config.channels)
             n_classes = config.n_classes or int(getattr(context.datamodule, "n_classes", 0)) or 10
-            deepest = self.operator(torch.zeros(1, *self.image_shape)).shapes[-1]
+            op = self.operator(torch.zeros(1, *self.image_shape))
+            deepest = op.shapes[-1]
+            if config.steps == "lipschitz":  # warm-started power iterations for ‖D_i‖²
+                gen = torch.Generator().manual_seed(0)
+                for i in range(1, self.n_layers + 1):
+                    v, lip = op.power_iteration(i, torch.randn(1, *op.shapes[i], generator=gen), 50)
+                    self.register_buffer(f"power_vector{i}", v)
+                    self.register_buffer(f"power_lipschitz{i}", torch.tensor(lip))
             self.head = nn.Linear(math.prod(deepest), n_classes)
         self._stats: dict[str, list[float]] = {}
 
@@ -130,9 +154,31 @@ class MLCSCModel(SparselandModule):
     def representations(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = as_images(x)
         op = self.operator(x)
-        if self.supervised:  # learned thresholds τ = −b, unit steps (Sulam et al. 2019)
+        if not self.supervised:
+            return self.pursuit.layers(x, op)
+        unit = self.config.steps == "unit" or getattr(self.pursuit, "step_free", False)
+        if unit:  # learned thresholds τ = −b (Sulam et al. 2019)
             return self.pursuit.layers(x, op, [-b for b in self.biases], [1.0] * self.n_layers)
-        return self.pursuit.layers(x, op)
+        # 1/L steps s_i from the current weights and τ_i = s_i λ_i with λ_i = −b_i: the codes
+        # ψ_i = γ_i / s_i of the first iteration are the CNN's, for any weights
+        steps = self.pursuit.default_steps(self._tracked_lipschitz(op))
+        layers = self.pursuit.layers(x, op, [-s * b for s, b in zip(steps, self.biases)], steps)
+        if not getattr(self.pursuit, "scaled_codes", False):
+            return layers
+        return [g / s for g, s in zip(layers, steps)]
+
+    def _tracked_lipschitz(self, op: MultiLayerConvDictionary) -> MultiLayerConvDictionary:
+        """``op`` with ‖D_i‖² cached: while training, ``power_iterations`` more steps from the
+        previous step's vectors (the weights move little per step); in eval, the last ones."""
+        for i in range(1, self.n_layers + 1):
+            vector = getattr(self, f"power_vector{i}")
+            if self.training:
+                v, lip = op.power_iteration(i, vector, self.config.power_iterations)
+                vector.copy_(v)
+                getattr(self, f"power_lipschitz{i}").fill_(lip)
+            else:
+                op.set_layer_lipschitz(i, float(getattr(self, f"power_lipschitz{i}")))
+        return op
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.representations(x)[-1]

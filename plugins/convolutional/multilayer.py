@@ -95,6 +95,27 @@ class MultiLayerConvDictionary(LinearOperator):
         return (int(signals.shape[0]), *self.shapes[self.n_layers if layer is None else layer])
 
     @torch.no_grad()
+    def power_iteration(self, i: int, v: torch.Tensor, n_iter: int) -> tuple[torch.Tensor, float]:
+        """``n_iter`` power-iteration steps on D_iᵀD_i from a code ``v`` of layer i (a warm
+        start, e.g. the vector of the previous training step): the new unit vector and the
+        estimate of ‖D_i‖² (1 % margin), which is also cached for ``layer_lipschitz``."""
+        w = self.weights[i - 1].detach()
+        v = v.to(w) / v.norm().clamp_min(1e-30)
+        estimate = 0.0
+        for _ in range(max(n_iter, 1)):
+            u = self.layer_adjoint(i, self.layer_forward(i, v))
+            estimate = float(u.norm())
+            if estimate == 0.0:
+                break
+            v = u / estimate
+        self._layer_lipschitz[i] = estimate * 1.01
+        return v, self._layer_lipschitz[i]
+
+    def set_layer_lipschitz(self, i: int, value: float) -> None:
+        """Use ``value`` for ‖D_i‖² (one tracked by the caller) instead of estimating it."""
+        self._layer_lipschitz[i] = float(value)
+
+    @torch.no_grad()
     def layer_lipschitz(self, i: int, n_iter: int = 50) -> float:
         """‖D_i‖² by power iteration on D_iᵀD_i (1 % margin), cached."""
         if i not in self._layer_lipschitz:

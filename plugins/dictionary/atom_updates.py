@@ -57,10 +57,19 @@ def duplicate_atoms(D: torch.Tensor, max_coherence: float) -> torch.Tensor:
 def candidate_statistics(
     x: torch.Tensor, codes: torch.Tensor, D: torch.Tensor, k: int = N_CANDIDATES
 ) -> dict[str, torch.Tensor]:
-    """The ``k`` worst-coded signals of a batch and their residual norms, as gather_* stats."""
-    residual = (x - codes @ D.T).norm(dim=1)
-    top = residual.topk(min(k, x.shape[0]))
-    return {"gather_candidates": x[top.indices], "gather_residuals": top.values}
+    """The ``k`` worst-coded signals of a batch (with their residuals and codes) and the
+    residual norms, as gather_* statistics, and the per-atom errors (a sum, see
+    :func:`atom_errors`)."""
+    residual = x - codes @ D.T
+    norms = residual.norm(dim=1)
+    top = norms.topk(min(k, x.shape[0]))
+    return {
+        "gather_candidates": x[top.indices],
+        "gather_residuals": top.values,
+        "gather_candidate_residuals": residual[top.indices],
+        "gather_candidate_codes": codes[top.indices],
+        "error": atom_errors(residual, codes),
+    }
 
 
 def gram_statistics(
@@ -76,13 +85,18 @@ def gram_statistics(
     }
 
 
+CANDIDATE_KEYS = ("gather_candidates", "gather_candidate_residuals", "gather_candidate_codes")
+
+
 def keep_worst(stats: dict[str, torch.Tensor], k: int = N_CANDIDATES) -> None:
     """Trim accumulated candidates to the ``k`` with the largest residuals, in place."""
     if "gather_residuals" not in stats or stats["gather_residuals"].numel() <= k:
         return
     order = torch.sort(stats["gather_residuals"], descending=True, stable=True).indices[:k]
     stats["gather_residuals"] = stats["gather_residuals"][order]
-    stats["gather_candidates"] = stats["gather_candidates"][order]
+    for key in CANDIDATE_KEYS:
+        if key in stats:
+            stats[key] = stats[key][order]
 
 
 def replace_atoms(
@@ -110,3 +124,109 @@ def replace_atoms(
     new = chosen[:, :n]
     D[:, idx] = (new / new.norm(dim=0, keepdim=True)).to(D.dtype)
     return idx
+
+
+def atom_errors(residual: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Per atom j, Σ_{i uses j} ‖r_i‖²: the error of the signals coded with it (a sum)."""
+    return (codes != 0).to(residual.dtype).T @ residual.pow(2).sum(dim=1)
+
+
+def _sign_fixed(v: torch.Tensor) -> torch.Tensor:
+    """``v`` with its largest-magnitude entry positive (singular vectors have no sign)."""
+    return v * torch.where(v[v.abs().argmax()] < 0, -1.0, 1.0).to(v.dtype)
+
+
+def split_atoms(
+    D: torch.Tensor,
+    replace: torch.Tensor,
+    residual: torch.Tensor,
+    codes: torch.Tensor,
+) -> torch.Tensor:
+    """Re-seed the atoms in mask ``replace`` by splitting the atoms that code worst, in place.
+
+    The stable local minimum of K-SVD on synthetic data is one atom d ≈ a mix of two true
+    atoms a, b (the signals that use it carry a or b) plus a junk atom that few signals use.
+    The residual of the signals using d without d, E = R_I + h_I dᵀ, then has rank two: its
+    leading right singular vector is d (what the K-SVD step gives), the second the missing
+    direction (≈ a − b). Each replaced atom takes that second singular vector of the atom
+    with the largest error Σ_{i uses j} ‖r_i‖² (each atom split at most once per call), as
+    LBG splits the cluster of largest distortion. ``residual`` = X − codes Dᵀ (n × m),
+    ``codes`` (n × k), computed with ``D``. Returns the indices of the atoms replaced; atoms
+    left when no atom has two users and some error are not touched.
+    """
+    idx = replace.nonzero().squeeze(1)
+    error = atom_errors(residual, codes)
+    error[idx] = -1.0  # a replaced atom is not split
+    done = []
+    for j in idx.tolist():
+        src = int(error.argmax())
+        users = codes[:, src].nonzero().squeeze(1)
+        if error[src] <= 0 or users.numel() < 2:
+            break
+        error[src] = -1.0
+        E = residual[users] + codes[users, src][:, None] * D[:, src]
+        _, _, vt = torch.linalg.svd(E.double(), full_matrices=False)
+        D[:, j] = _sign_fixed(vt[1]).to(D.dtype)
+        done.append(j)
+    return torch.tensor(done, dtype=torch.long, device=D.device)
+
+
+def split_from_candidates(
+    D: torch.Tensor,
+    replace: torch.Tensor,
+    error: torch.Tensor,
+    stats: dict[str, torch.Tensor],
+    limit: int = N_CANDIDATES,
+) -> torch.Tensor:
+    """:func:`split_atoms` for a learner that sees one mini-batch: the worst-coded candidates
+    (``gather_*`` statistics, the ``limit`` of largest residual whatever the process order)
+    stand in for the signals. Each atom in mask ``replace`` takes the leading direction of the
+    residuals of the candidates coded with the atom of largest ``error`` that some candidate
+    uses (the direction that atom misses). Returns the indices of the atoms re-seeded."""
+    idx = replace.nonzero().squeeze(1)
+    if idx.numel() == 0 or "gather_candidate_residuals" not in stats:
+        return idx[:0]
+    order = torch.sort(stats["gather_residuals"], descending=True, stable=True).indices[:limit]
+    residual = stats["gather_candidate_residuals"][order]
+    used = stats["gather_candidate_codes"][order] != 0
+    error = torch.where(used.any(dim=0), error, torch.full_like(error, -1.0))
+    error[idx] = -1.0
+    done = []
+    for j in idx.tolist():
+        src = int(error.argmax())
+        if error[src] <= 0:
+            break
+        error[src] = -1.0
+        rows = residual[used[:, src]]
+        _, _, vt = torch.linalg.svd(rows.double(), full_matrices=False)
+        if rows.norm() <= 1e-12:
+            continue
+        D[:, j] = _sign_fixed(vt[0]).to(D.dtype)
+        done.append(j)
+    return torch.tensor(done, dtype=torch.long, device=D.device)
+
+
+def swap_atom(
+    D: torch.Tensor, residual: torch.Tensor, codes: torch.Tensor, ratio: float
+) -> torch.Tensor:
+    """Mask with the atom to move to a split (:func:`split_atoms`), or no atom.
+
+    The junk atom of a mixed-atom minimum is often used too much to count as unused. It is
+    moved when the energy σ₂² that the second direction of the worst-coding atom's residual
+    carries exceeds ``ratio`` × the energy Σ h_j² of the least-energy atom: the move frees
+    less than it can explain. ``ratio`` ≤ 0: never.
+    """
+    mask = torch.zeros(D.shape[1], dtype=torch.bool, device=D.device)
+    if ratio <= 0:
+        return mask
+    src = int(atom_errors(residual, codes).argmax())
+    users = codes[:, src].nonzero().squeeze(1)
+    if users.numel() < 2:
+        return mask
+    E = residual[users] + codes[users, src][:, None] * D[:, src]
+    sigma2 = float(torch.linalg.svdvals(E.double())[1]) ** 2
+    energy = codes.pow(2).sum(dim=0)
+    energy[src] = float("inf")
+    low = int(energy.argmin())
+    mask[low] = sigma2 > ratio * float(energy[low])
+    return mask

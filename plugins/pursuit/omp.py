@@ -54,7 +54,6 @@ def batch_omp(
     alpha0 = x @ dictionary
     alpha = alpha0.clone()
     tiny = torch.finfo(dtype).tiny
-    rows = torch.arange(n, device=device)
     support = torch.zeros(n, k, dtype=torch.long, device=device)
     inv_chol = torch.zeros(n, k, k, dtype=dtype, device=device)  # L⁻¹ (lower triangular)
     z = torch.zeros(n, k, dtype=dtype, device=device)
@@ -69,13 +68,12 @@ def batch_omp(
         if not bool(running.any()):
             break
         steps = s + 1
-        score = alpha.abs()
-        if s > 0:  # chosen atoms are (numerically) orthogonal to the residual: exclude them
-            score.scatter_(1, support[:, :s], -1.0)
-        best, j = score.max(dim=1)
+        # Chosen atoms are orthogonal to the residual; their α is zeroed after each update, so
+        # argmax |α| never picks one again.
+        best, j = alpha.abs().max(dim=1)
         if s > 0:
             g = gram[support[:, :s], j[:, None]]  # G_{I,j}, n × s
-            w = (inv_chol[:, :s, :s] * g[:, None, :]).sum(dim=2)  # tiny: no batched GEMM
+            w = torch.bmm(inv_chol[:, :s, :s], g[:, :, None])[:, :, 0]  # L⁻¹ G_{I,j}
         else:
             w = torch.zeros(n, 0, dtype=dtype, device=device)
         d2 = gram[j, j] - (w * w).sum(dim=1)
@@ -83,16 +81,25 @@ def batch_omp(
         # depends linearly on the chosen ones (as scikit-learn's orthogonal_mp_gram does).
         running &= (best * best > tiny) & (d2 > tiny)
         d = torch.sqrt(torch.clamp(d2, min=tiny))
-        keep = running[:, None]
-        support[:, s] = torch.where(running, j, support[:, s])
-        new_row = -(w[:, :, None] * inv_chol[:, :s, :s]).sum(dim=1) / d[:, None]
-        inv_chol[:, s, :s] = torch.where(keep, new_row, inv_chol[:, s, :s])
-        inv_chol[:, s, s] = torch.where(running, 1.0 / d, inv_chol[:, s, s])
-        zs = torch.where(running, alpha[rows, j] / d, torch.zeros_like(d))
+        every = bool(running.all())  # the common case: no masking needed
+        new_row = torch.bmm(w[:, None, :], inv_chol[:, :s, :s])[:, 0].div_(-d[:, None])
+        q = (atoms[j] - torch.bmm(w[:, None, :], basis[:, :s])[:, 0]).div_(d[:, None])
+        zs = alpha.gather(1, j[:, None])[:, 0] / d
+        if every:
+            support[:, s] = j
+            inv_chol[:, s, :s] = new_row
+            inv_chol[:, s, s] = 1.0 / d
+            basis[:, s] = q
+        else:
+            keep = running[:, None]
+            support[:, s] = torch.where(running, j, support[:, s])
+            inv_chol[:, s, :s] = torch.where(keep, new_row, inv_chol[:, s, :s])
+            inv_chol[:, s, s] = torch.where(running, 1.0 / d, inv_chol[:, s, s])
+            basis[:, s] = torch.where(keep, q, basis[:, s])
+            zs = torch.where(running, zs, torch.zeros_like(zs))
         z[:, s] = zs
-        q = (atoms[j] - (w[:, :, None] * basis[:, :s]).sum(dim=1)) / d[:, None]
-        basis[:, s] = torch.where(keep, q, basis[:, s])
-        alpha = torch.addmm(alpha, q * (-zs[:, None]), dictionary)  # α − z_s Dᵀq_s, one GEMM
+        alpha.addmm_(q * (-zs[:, None]), dictionary)  # α − z_s Dᵀq_s, one GEMM
+        alpha.scatter_(1, support[:, : s + 1], 0.0)
         error = error - zs * zs
         count += running.long()
         if eps is not None:
