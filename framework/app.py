@@ -75,12 +75,15 @@ def preflight(overrides: list[str]) -> None:
             list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
         )
         for value in values:
-            if value is not None and not isinstance(value, str):
+            if not isinstance(value, str):  # a number, a list, or null (Hydra: a traceback)
                 kinds = registry.names(group) if group in registry.KINDS else []
                 choices = (
                     f"choose one of {', '.join(kinds)}" if kinds else "name one of its options"
                 )
-                raise ConfigError(group, f"'{value}' is not a {group} name", choices)
+                if value is None:
+                    choices += f", or leave {group} out to keep its default"
+                shown = "null" if value is None else value
+                raise ConfigError(group, f"'{shown}' is not a {group} name", choices)
 
 
 def register_resolvers() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from hydra.errors import HydraException
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from omegaconf.errors import OmegaConfBaseException
 
@@ -86,6 +86,8 @@ VALUES = st.one_of(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(pairs=st.lists(st.tuples(st.sampled_from(KEYS), VALUES), min_size=1, max_size=3))
+@example(pairs=[("pursuit", "0")])  # found by this test: used to be a raw Hydra traceback
+@example(pairs=[("pursuit", "null")])  # idem (Hydra: "Config group override must be a string")
 def test_random_overrides_compose_validly_or_explain_themselves(make_config, pairs) -> None:
     overrides = [f"{k}={v}" for k, v in dict(pairs).items()]
     try:
