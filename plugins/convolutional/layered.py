@@ -76,6 +76,16 @@ class MultiLayerPursuit(Pursuit):
         """The steps this pursuit uses when none are given (1/L-type, from the weights)."""
         return default_steps(op, getattr(self.config, "smoothing", 1.0))
 
+    def steps_and_taus(
+        self,
+        op: MultiLayerConvDictionary,
+        taus: Sequence[Any] | None,
+        steps: Sequence[float] | None,
+    ) -> tuple[Sequence[float], Sequence[Any]]:
+        """The given steps and thresholds, or the defaults: 1/L-type steps, τ_i = s_i λ_i."""
+        steps = self.default_steps(op) if steps is None else steps
+        return steps, self.config_taus(op, steps) if taus is None else taus
+
     def config_taus(self, op: MultiLayerConvDictionary, steps: Sequence[float]) -> list[float]:
         lams = per_layer(self.config.lam, op.n_layers)
         return [s * lam for s, lam in zip(steps, lams)]
@@ -127,9 +137,7 @@ class LayeredBasisPursuit(MultiLayerPursuit):
         taus: Sequence[Any] | None = None,
         steps: Sequence[float] | None = None,
     ) -> list[torch.Tensor]:
-        if steps is None:
-            steps = self.default_steps(op)
-        taus = self.config_taus(op, steps) if taus is None else taus
+        steps, taus = self.steps_and_taus(op, taus, steps)
         return layered_bp(
             x,
             op,

@@ -39,9 +39,7 @@ class _MLIsta(MultiLayerPursuit):
         taus: Sequence[Any] | None = None,
         steps: Sequence[float] | None = None,
     ) -> list[torch.Tensor]:
-        if steps is None:
-            steps = self.default_steps(op)
-        taus = self.config_taus(op, steps) if taus is None else taus
+        steps, taus = self.steps_and_taus(op, taus, steps)
         return ml_ista(
             x, op, taus, steps, self.config.unfoldings, self.config.positive, self.accelerate
         )

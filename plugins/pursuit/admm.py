@@ -67,31 +67,35 @@ def default_rho(x: torch.Tensor, lam: float) -> float:
 
 
 class _HUpdate:
-    """h = (DᵀD + ρI)⁻¹(Dᵀx + ρ v) for a batch, factorised once (Woodbury when m < k)."""
+    """h = (DᵀD + ρI)⁻¹(Dᵀx + ρ v), factorised once per call (Woodbury when m < k) and applied
+    to every block: ``offset(x)`` is the part that depends on the signals only."""
 
-    def __init__(self, x: torch.Tensor, dictionary: torch.Tensor, rho: float) -> None:
+    def __init__(self, dictionary: torch.Tensor, rho: float) -> None:
         m, k = dictionary.shape
-        work = torch.float64  # the small factorisations in double, applied in x's dtype
+        work = torch.float64  # the small factorisations in double, applied in D's dtype
         d64 = dictionary.to(work)
+        eye = torch.eye(min(m, k), dtype=work, device=dictionary.device)
         self.dictionary = dictionary
         self.woodbury = m < k
         if self.woodbury:
             frame = d64 @ d64.T
-            w = torch.linalg.inv(frame + rho * torch.eye(m, dtype=work, device=x.device))
-            self.minus_w = (-w).to(x.dtype)
-            # y = (x − DDᵀ W x)/ρ, (ρI + DDᵀ) and W commute and are symmetric
-            self.y = ((x.to(work) - x.to(work) @ (frame @ w)) / rho).to(x.dtype)
+            w = torch.linalg.inv(frame + rho * eye)
+            self.minus_w = (-w).to(dictionary.dtype)
+            # y = (x − DDᵀ W x)/ρ = x (I − DDᵀW)/ρ; (ρI + DDᵀ) and W commute and are symmetric
+            self.x_map = ((eye - frame @ w) / rho).to(dictionary.dtype)
         else:
-            gram = d64.T @ d64
-            inv = torch.linalg.inv(gram + rho * torch.eye(k, dtype=work, device=x.device))
-            self.scaled_inv = (rho * inv).to(x.dtype)
-            self.bias = ((x.to(work) @ d64) @ inv).to(x.dtype)
+            inv = torch.linalg.inv(d64.T @ d64 + rho * eye)
+            self.scaled_inv = (rho * inv).to(dictionary.dtype)
+            self.x_map = (d64 @ inv).to(dictionary.dtype)  # (DᵀD + ρI)⁻¹Dᵀx as rows
 
-    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+    def offset(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.x_map
+
+    def __call__(self, v: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
         if self.woodbury:
-            t = torch.addmm(self.y, v @ self.dictionary.T, self.minus_w)
+            t = torch.addmm(offset, v @ self.dictionary.T, self.minus_w)
             return torch.addmm(v, t, self.dictionary)
-        return torch.addmm(self.bias, v, self.scaled_inv)
+        return torch.addmm(offset, v, self.scaled_inv)
 
 
 def _row_norm(a: torch.Tensor) -> torch.Tensor:
@@ -104,10 +108,11 @@ def admm_block(
     init: torch.Tensor | None,
     cfg: AdmmConfig,
     rho: float,
+    h_update: _HUpdate,
 ) -> tuple[torch.Tensor, int, float]:
     """ADMM on one block of signals: codes z, iterations run, worst relative change."""
     tau, alpha = cfg.lam / rho, cfg.relaxation
-    h_update = _HUpdate(x, dictionary, rho)
+    offset = h_update.offset(x)
     if init is None:
         z = torch.zeros(x.shape[0], dictionary.shape[1], dtype=x.dtype, device=x.device)
         u = torch.zeros_like(z)
@@ -120,7 +125,7 @@ def admm_block(
     it = 0
     for it in range(1, cfg.max_iter + 1):
         z_old = z
-        h = h_update(z - u)
+        h = h_update(z - u, offset)
         w = torch.lerp(z, h, alpha).add_(u)  # ĥ + u
         if cfg.positive:
             z = torch.clamp(w - tau, min=0.0)
@@ -149,10 +154,12 @@ class Admm(Pursuit):
         h0 = None if init is None else as_torch(init)[0]
         n = xt.shape[0]
         block = cfg.cpu_block if cfg.cpu_block > 0 and xt.device.type == "cpu" else n
+        h_update = _HUpdate(dictionary, rho)
         codes, iterations, rel = [], 0, 0.0
         for start in range(0, max(n, 1), max(block, 1)):
             rows = slice(start, start + block)
-            z, it, r = admm_block(xt[rows], dictionary, None if h0 is None else h0[rows], cfg, rho)
+            init_rows = None if h0 is None else h0[rows]
+            z, it, r = admm_block(xt[rows], dictionary, init_rows, cfg, rho, h_update)
             codes.append(z)
             iterations, rel = max(iterations, it), max(rel, r)
         z = torch.cat(codes) if len(codes) != 1 else codes[0]
