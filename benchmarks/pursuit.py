@@ -153,38 +153,58 @@ def matmul_gflops(n: int, dtype: torch.dtype) -> float:
 def omp_rows(
     x: np.ndarray, d: np.ndarray, threads: int, dtype: torch.dtype
 ) -> list[dict[str, Any]]:
+    """OMP with k = 8 in float32 and float64 (Sparseland and SPAMS), and scikit-learn (float64).
+
+    Every solver returns dense codes in its own precision. The solvers take turns within each
+    round, and each keeps its best round, so a load change on the machine hits all of them.
+    ``dtype`` is unused: both precisions are always measured.
+    """
     import spams
     from sklearn.decomposition import sparse_encode
 
-    xt, dt = torch.tensor(x, dtype=dtype), torch.tensor(d, dtype=dtype)
+    def sparseland(precision: torch.dtype) -> Callable[[], np.ndarray]:
+        xt, dt = torch.tensor(x, dtype=precision), torch.tensor(d, dtype=precision)
+        return lambda: build("pursuit", "omp", k=8)(xt, dt).numpy()
+
+    def spams_omp(precision: type) -> Callable[[], np.ndarray]:
+        xf: np.ndarray = np.asfortranarray(x.T, dtype=precision)
+        df: np.ndarray = np.asfortranarray(d, dtype=precision)
+        # eps and lambda1 explicit: left unset, spams-bin 2.6's float32 OMP now and then
+        # returns all-zero codes (an uninitialised tolerance, it seems).
+        return lambda: (
+            spams.omp(xf, D=df, L=8, eps=0.0, lambda1=0.0, numThreads=threads).toarray().T
+        )
+
     runs: dict[str, Callable[[], np.ndarray]] = {
-        "sparseland omp": lambda: build("pursuit", "omp", k=8)(xt, dt).double().numpy(),
-        "spams omp": lambda: (
-            spams.omp(np.asfortranarray(x.T), D=np.asfortranarray(d), L=8, numThreads=threads)
-            .toarray()
-            .T
-        ),
-        "sklearn omp": lambda: sparse_encode(
+        "sparseland omp (float32)": sparseland(torch.float32),
+        "sparseland omp (float64)": sparseland(torch.float64),
+        "spams omp (float32)": spams_omp(np.float32),
+        "spams omp (float64)": spams_omp(np.float64),
+        "sklearn omp (float64)": lambda: sparse_encode(
             x, d.T, algorithm="omp", n_nonzero_coefs=8, n_jobs=threads
         ),
     }
+    codes = {name: fn() for name, fn in runs.items()}  # warm-up (imports, thread pools)
+    best = dict.fromkeys(runs, math.inf)
+    for _ in range(7):
+        for name, fn in runs.items():
+            if best[name] > 1.0 and best[name] < math.inf:
+                continue  # slow solvers: one timed run is enough
+            codes[name], seconds = timed(fn)
+            best[name] = min(best[name], seconds)
     rows = []
-    for name, fn in runs.items():
-        fn()  # warm-up (imports, thread pools)
-        best = math.inf
-        for _ in range(3):
-            h, seconds = timed(fn)
-            best = min(best, seconds)
+    for name in runs:
+        h = codes[name].astype(np.float64)
         residual = np.linalg.norm(x - h @ d.T, axis=1) / np.linalg.norm(x, axis=1)
         rows.append(
             {
                 "name": name,
-                "seconds": best,
+                "seconds": best[name],
                 "mean_rel_residual": float(residual.mean()),
                 "max_nnz": int((h != 0).sum(1).max()),
             }
         )
-        print(f"  {name:28s} {best:8.3f} s  residual {residual.mean():.4f}", flush=True)
+        print(f"  {name:28s} {best[name]:8.3f} s  residual {residual.mean():.4f}", flush=True)
     return rows
 
 
@@ -232,14 +252,24 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## OMP, k = 8",
         "",
-        "| solver | time (s) | mean ‖x − Dh‖/‖x‖ | vs SPAMS |",
-        "|---|---|---|---|",
+        "One thread each; the ratio is to SPAMS in the same precision, measured in this run "
+        "(load average at the OMP part: "
+        f"{result.get('omp_load_average', 'not recorded')}).",
+        "",
+        "| solver | time (s) | mean ‖x − Dh‖/‖x‖ | max nnz | vs SPAMS, same precision |",
+        "|---|---|---|---|---|",
     ]
-    spams_omp = next(r["seconds"] for r in result["omp"] if r["name"] == "spams omp")
+    spams_by_precision = {
+        name.split("(")[-1].rstrip(")"): row["seconds"]
+        for row in result["omp"]
+        if (name := row["name"]).startswith("spams omp")
+    }
     for row in result["omp"]:
+        precision = row["name"].split("(")[-1].rstrip(")")
+        ref = spams_by_precision.get(precision, spams_by_precision.get("spams omp"))
         lines.append(
             f"| {row['name']} | {row['seconds']:.3f} | {row['mean_rel_residual']:.4f} | "
-            f"{row['seconds'] / spams_omp:.2f}× |"
+            f"{row.get('max_nnz', '–')} | {ratio(row['seconds'], ref)} |"
         )
     return "\n".join(lines + NOTES) + "\n"
 
@@ -257,10 +287,20 @@ NOTES = [
     "- `active_set` (feature-sign search with padded working sets) is exact but slow at this "
     "size: the mean support is 23 atoms with a maximum of 59, and every round pays for the "
     "widest. It stays for small problems and as a reference; use `admm` for speed.",
-    "- OMP: Batch-OMP with progressive Cholesky; each step is one GEMM for the correlations plus "
-    "a few passes over n × 256 arrays. SPAMS's OMP works signal by signal on the Gram matrix in "
-    "C++ and is still about 2.3–2.6× faster on one CPU thread (a Gram-space variant of our "
-    "update, without the GEMM, measured slower). Not met: OMP no slower than SPAMS.",
+    "- OMP (plugins/pursuit/omp.py): Batch-OMP with the inverse Cholesky factor grown one row "
+    "per step (no triangular solves) and the correlations recomputed as α = α⁰ − G_{:,I}γ_I by "
+    "one fused gather-and-sum (`embedding_bag`) over [G; α⁰] instead of a GEMM per step; blocks "
+    "of 2,048 signals on the CPU and numpy's SIMD argmax. In float32 it takes 0.6–0.7× "
+    "SPAMS's float64 time (the comparison this table used to make, 2.3–2.6× before) but "
+    "1.1–1.3× SPAMS's float32 time; in float64 it is about 1.4× SPAMS. Not met in the same "
+    "precision: OMP no slower than SPAMS. What is left is the n × 256 passes per step "
+    "(argmax |α| about a quarter of the time, the fused update, the α⁰ GEMM); SPAMS works one "
+    "signal at a time in cache.",
+    "- SPAMS's `omp` is not the same selection rule: its supports agree with scikit-learn's OMP "
+    "(and Sparseland's) on 57 % of the patches, and its mean residual is lower (0.4566 against "
+    "0.4597), as forward selection (order-recursive matching pursuit) would give. spams-bin "
+    "2.6's float32 `omp` also returns all-zero codes on some calls unless `eps` and `lambda1` "
+    "are passed explicitly, as this benchmark does.",
     "- Run with one thread per library (`--threads 1`); the Lasso reference is SPAMS LARS in "
     "float64, Sparseland runs in float32.",
 ]
@@ -320,6 +360,7 @@ def main() -> None:
             "fraction_of_gemm": useful / gflops,
         }
     print("omp", flush=True)
+    omp_load = round(os.getloadavg()[0], 1)
     omp = omp_rows(x, d, args.threads, dtype)
     result = {
         "n_signals": n,
@@ -336,6 +377,7 @@ def main() -> None:
         "lasso": lasso,
         "per_iteration": per_iteration,
         "omp": omp,
+        "omp_load_average": omp_load,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "pursuit.json").write_text(json.dumps(result, indent=2))

@@ -101,3 +101,57 @@ def test_threshold_soft_and_hard() -> None:
     dropped = c.abs().masked_fill(top != 0, 0).max(1).values
     assert torch.all(kept >= dropped)
     assert torch.equal(top[top != 0], c[top != 0])
+
+
+@pytest.mark.parametrize("block", [1, 7, 40])
+@pytest.mark.parametrize("rule", [{"k": 5, "eps": None}, {"k": 32, "eps": 0.5}])
+def test_blocks_match_the_whole_batch_and_sklearn(block: int, rule: dict) -> None:
+    # The CPU path solves blocks of signals; any block length gives the same codes.
+    from plugins.pursuit.omp import batch_omp
+
+    x, d = problem()
+    k, eps = rule["k"], rule["eps"]
+    whole, steps, _ = batch_omp(x, d, k, eps, block=10**6)
+    codes, blocked_steps, residual_sq = batch_omp(x, d, k, eps, block=block)
+    np.testing.assert_allclose(codes.numpy(), whole.numpy(), atol=1e-12)
+    assert blocked_steps == steps
+    kw: dict = {"n_nonzero_coefs": k}
+    if eps is not None:
+        kw = {"tol": eps, "norms_squared": (x * x).sum(1).numpy()}  # tol overrides k
+    ref = reference(x, d, **kw)
+    assert np.array_equal(codes.numpy() != 0, ref != 0)
+    np.testing.assert_allclose(codes.numpy(), ref, atol=1e-10)
+    exact = ((x - codes @ d.T) ** 2).sum(1)
+    np.testing.assert_allclose(residual_sq.numpy(), exact.numpy(), atol=1e-12)
+
+
+def test_info_reports_the_mean_relative_residual() -> None:
+    x, d = problem(torch.float32)
+    pursuit = build("pursuit", "omp", k=5)
+    h = pursuit(x, d)
+    exact = float(((x - h @ d.T).norm(dim=1) / x.norm(dim=1)).mean())
+    assert pursuit.info is not None
+    assert pursuit.info.rel_change == pytest.approx(exact, rel=1e-5)
+
+
+def test_degenerate_signals_stop() -> None:
+    # A zero signal has no atom to pick; a repeated atom is linearly dependent.
+    x, d = problem()
+    x[0] = 0.0
+    d = torch.cat([d, d[:, :1]], dim=1)
+    h = build("pursuit", "omp", k=12)(x, d).numpy()
+    ref = reference(x[1:], d, n_nonzero_coefs=12)
+    assert not h[0].any()
+    # Which copy of the repeated atom wins a tie is up to rounding; never both.
+    assert not np.any((h[:, 0] != 0) & (h[:, -1] != 0))
+    merged, ref_merged = h[1:, :-1].copy(), ref[:, :-1].copy()
+    merged[:, 0] += h[1:, -1]
+    ref_merged[:, 0] += ref[:, -1]
+    np.testing.assert_allclose(merged, ref_merged, atol=1e-10)
+
+
+def test_inputs_that_require_grad() -> None:
+    x, d = problem()
+    h = build("pursuit", "omp", k=3)(x.requires_grad_(), d.requires_grad_())
+    ref = reference(x.detach(), d.detach(), n_nonzero_coefs=3)
+    np.testing.assert_allclose(h.detach().numpy(), ref, atol=1e-10)

@@ -4,12 +4,20 @@ Batch-OMP (Rubinstein, Zibulevsky and Elad 2008, Algorithm 3) works from α⁰ =
 At step s each signal picks the atom j = argmax |α_j| most correlated with its residual and the
 Cholesky factor of the Gram submatrix G_II grows by one row (progressive Cholesky, their eq. 4):
     w = L⁻¹ G_{I,j},   L ← [[L, 0], [wᵀ, √(G_jj − wᵀw)]].
-We carry L⁻¹ instead of L (its new row is [−wᵀL⁻¹/d, 1/d]), so nothing is ever re-solved, and
-z = L⁻¹ α⁰_I grows by z_s = α_j / d. The coefficients are γ_I = L⁻ᵀ z and the squared residual
-is ‖x‖² − ‖z‖² (their ε update, eq. 7). The correlations are refreshed with the new orthonormal
-direction q_s = (d_j − Σ_t w_t q_t)/d of span(D_I): α ← α − z_s Dᵀq_s, one dense GEMM per step.
+We carry L⁻¹ instead of L (its new row is [−wᵀL⁻¹/d, 1/d]), so nothing is ever solved: w is a
+product with L⁻¹, z = L⁻¹ α⁰_I grows by z_s = α_j / d, and the coefficients γ_I = L⁻ᵀ z grow by
+z_s·(row s of L⁻¹). The squared residual is ‖x‖² − ‖z‖² (their ε update, eq. 7). The
+correlations are recomputed from scratch, α = α⁰ − G_{:,I} γ_I (as in their Algorithm 3), as
+one fused gather-and-weighted-sum over the rows of the table [G; α⁰] (``embedding_bag``): s + 2
+rows of length n_atoms per signal with no intermediate written back; the last step skips it, as
+its correlations are never needed.
 Stopping, per signal: k atoms, or squared residual norm ≤ eps (whichever comes first).
-The loop runs over the k selection steps only; every step is batched over all signals.
+The loop runs over the k selection steps only; every step is batched over the signals. On the
+CPU the signals go in blocks of ``CPU_BLOCK`` so that α and the table stay in cache, the per-signal
+k × k algebra is laid out signals-last (contiguous rows), and argmax |α| runs in numpy, whose
+argmax is SIMD-vectorised. 10,000 8×8 patches, 64×256 DCT, k = 8, one thread: float32 takes
+0.6–0.7× SPAMS's float64 time (a GEMM per step took 2.3–2.6×) but 1.1–1.3× SPAMS's float32
+time; float64 about 1.4× SPAMS's (benchmarks/pursuit.py).
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
+from torch.nn.functional import embedding_bag
 
 from framework import register_pursuit
 from framework.errors import ConfigError, check
@@ -43,72 +53,127 @@ class OmpConfig(PursuitConfig):
         )
 
 
+# Signals per block on the CPU, for 4-byte floats (half as many for 8-byte ones), so that the
+# block's correlations (block × n_atoms) stay in cache; any GPU: the whole batch at once.
+# 10,000 patches, 256 atoms, one thread: 2048 beat 1024 (and tied 4096) in float32, and 1024
+# beat 512 and 2048 in float64.
+CPU_BLOCK = 2048
+
+
+def _argmax_abs(alpha: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """argmax_j |α_ij| per row (the first index on ties, as numpy and scikit-learn); |α| is
+    written to ``out``, which may be ``alpha`` itself."""
+    if alpha.device.type == "cpu" and alpha.dtype in (torch.float32, torch.float64):
+        # numpy's argmax is SIMD-vectorised; torch's CPU argmax is several times slower.
+        magnitude = np.abs(alpha.numpy(), out=out.numpy())
+        return torch.from_numpy(magnitude.argmax(axis=1))
+    return torch.abs(alpha, out=out).argmax(dim=1)
+
+
+@torch.no_grad()  # a greedy selection: the codes carry no gradient
 def batch_omp(
-    x: torch.Tensor, dictionary: torch.Tensor, k: int, eps: float | None
-) -> tuple[torch.Tensor, int]:
-    """Codes (n × n_atoms) with at most ``k`` non-zeros each, and the number of steps run."""
+    x: torch.Tensor,
+    dictionary: torch.Tensor,
+    k: int,
+    eps: float | None,
+    block: int | None = None,
+) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """Codes (n × n_atoms) with at most ``k`` non-zeros each, the number of steps run, and
+    the squared residual norms ‖x − D h‖² (n).
+
+    ``block``: signals per block (default: ``CPU_BLOCK`` scaled to the element size on the CPU,
+    the whole batch elsewhere); the result does not depend on it.
+    """
     n, n_atoms = x.shape[0], dictionary.shape[1]
     dtype, device = x.dtype, x.device
-    gram = dictionary.T @ dictionary
-    atoms = dictionary.T.contiguous()  # n_atoms × m, row j is atom j
-    alpha0 = x @ dictionary
-    alpha = alpha0.clone()
+    if block is None or block <= 0:
+        block = max(1, CPU_BLOCK * 4 // x.element_size()) if device.type == "cpu" else n
+    block = max(1, min(block, n))
     tiny = torch.finfo(dtype).tiny
-    support = torch.zeros(n, k, dtype=torch.long, device=device)
-    inv_chol = torch.zeros(n, k, k, dtype=dtype, device=device)  # L⁻¹ (lower triangular)
-    z = torch.zeros(n, k, dtype=dtype, device=device)
-    basis = torch.zeros(n, k, x.shape[1], dtype=dtype, device=device)  # orthonormal q_t
-    error = (x * x).sum(dim=1)  # ‖residual‖²
-    count = torch.zeros(n, dtype=torch.long, device=device)  # atoms chosen per signal
-    running = torch.ones(n, dtype=torch.bool, device=device)
-    if eps is not None:
-        running &= error > eps
+    # Rows 0…n_atoms−1: G = DᵀD; rows n_atoms…: α⁰ = Dᵀx of the current block.
+    table = torch.empty(n_atoms + block, n_atoms, dtype=dtype, device=device)
+    gram = torch.mm(dictionary.T, dictionary, out=table[:n_atoms])
+    gram_flat = gram.reshape(-1)
+    diag = gram.diagonal().contiguous()
+    # Rows 0…n_atoms−1: the atoms; rows n_atoms…: the signals of the current block. With the
+    # bags and weights below, one more fused gather-and-sum gives the residual x − D_I γ_I.
+    signals = torch.empty(n_atoms + block, x.shape[1], dtype=dtype, device=device)
+    signals[:n_atoms] = dictionary.T
+    codes = torch.zeros(n, n_atoms, dtype=dtype, device=device)
+    residual_sq = torch.empty(n, dtype=dtype, device=device)
+    # Per-block state, signals last so that the small k × k algebra runs along contiguous rows.
+    # bag[0] = row of α⁰ in the table (weight 1); bag[1 + t] = atom chosen at step t, with
+    # weight −γ_t; flat[t] = its index into α (flattened).
+    bag_buf = torch.empty(k + 1, block, dtype=torch.long, device=device)
+    weights_buf = torch.empty(k + 1, block, dtype=dtype, device=device)
+    flat_buf = torch.empty(k, block, dtype=torch.long, device=device)
+    inv_buf = torch.empty(k, k, block, dtype=dtype, device=device)  # L⁻¹, lower triangular
+    scratch_buf = torch.empty(block, n_atoms, dtype=dtype, device=device)
     steps = 0
-    for s in range(k):
-        if not bool(running.any()):
-            break
-        steps = s + 1
-        # Chosen atoms are orthogonal to the residual; their α is zeroed after each update, so
-        # argmax |α| never picks one again.
-        best, j = alpha.abs().max(dim=1)
-        if s > 0:
-            g = gram[support[:, :s], j[:, None]]  # G_{I,j}, n × s
-            w = torch.bmm(inv_chol[:, :s, :s], g[:, :, None])[:, :, 0]  # L⁻¹ G_{I,j}
-        else:
-            w = torch.zeros(n, 0, dtype=dtype, device=device)
-        d2 = gram[j, j] - (w * w).sum(dim=1)
-        # A signal stops when its residual is orthogonal to every atom or the new atom
-        # depends linearly on the chosen ones (as scikit-learn's orthogonal_mp_gram does).
-        running &= (best * best > tiny) & (d2 > tiny)
-        d = torch.sqrt(torch.clamp(d2, min=tiny))
-        every = bool(running.all())  # the common case: no masking needed
-        new_row = torch.bmm(w[:, None, :], inv_chol[:, :s, :s])[:, 0].div_(-d[:, None])
-        q = (atoms[j] - torch.bmm(w[:, None, :], basis[:, :s])[:, 0]).div_(d[:, None])
-        zs = alpha.gather(1, j[:, None])[:, 0] / d
-        if every:
-            support[:, s] = j
-            inv_chol[:, s, :s] = new_row
-            inv_chol[:, s, s] = 1.0 / d
-            basis[:, s] = q
-        else:
-            keep = running[:, None]
-            support[:, s] = torch.where(running, j, support[:, s])
-            inv_chol[:, s, :s] = torch.where(keep, new_row, inv_chol[:, s, :s])
-            inv_chol[:, s, s] = torch.where(running, 1.0 / d, inv_chol[:, s, s])
-            basis[:, s] = torch.where(keep, q, basis[:, s])
-            zs = torch.where(running, zs, torch.zeros_like(zs))
-        z[:, s] = zs
-        alpha.addmm_(q * (-zs[:, None]), dictionary)  # α − z_s Dᵀq_s, one GEMM
-        alpha.scatter_(1, support[:, : s + 1], 0.0)
-        error = error - zs * zs
-        count += running.long()
+    for start in range(0, n, block):
+        rows = slice(start, min(n, start + block))
+        xb = x[rows]
+        nb = xb.shape[0]
+        alpha = torch.mm(xb, dictionary, out=table[n_atoms : n_atoms + nb])  # α⁰
+        alpha0_flat = alpha.view(-1)
+        bag, weights, flat = bag_buf[:, :nb], weights_buf[:, :nb], flat_buf[:, :nb]
+        inv, scratch = inv_buf[:, :, :nb], scratch_buf[:nb]
+        offsets = torch.arange(0, nb * n_atoms, n_atoms, device=device)
+        bag.zero_()
+        bag[0] = torch.arange(n_atoms, n_atoms + nb, device=device)
+        weights.zero_()
+        weights[0] = 1.0
+        inv.zero_()
+        error = (xb * xb).sum(dim=1)  # ‖residual‖² = ‖x‖² − Σ z_t²
+        running = torch.ones(nb, dtype=torch.bool, device=device)
         if eps is not None:
             running &= error > eps
-    gamma = (inv_chol * z[:, :, None]).sum(dim=1)  # γ = L⁻ᵀ z
-    valid = torch.arange(k, device=device)[None, :] < count[:, None]
-    codes = torch.zeros(n, n_atoms, dtype=dtype, device=device)
-    codes.scatter_add_(1, support, torch.where(valid, gamma, torch.zeros_like(gamma)))
-    return codes, steps
+        for s in range(k):
+            if not bool(running.any()):
+                break
+            steps = max(steps, s + 1)
+            # α⁰ stays in the table; later α are scratch, overwritten by |α|.
+            j = _argmax_abs(alpha, scratch if s == 0 else alpha)
+            torch.add(offsets, j, out=flat[s])
+            best = alpha0_flat.index_select(0, flat[s])  # α⁰_j
+            d2 = diag.index_select(0, j)
+            if s > 0:
+                # w = L⁻¹ G_{I,j}: the new atom's coordinates on the orthonormal q_1…q_s.
+                g = gram_flat.take(bag[1 : s + 1] * n_atoms + j)
+                best += (weights[1 : s + 1] * g).sum(dim=0)  # α_j = α⁰_j − Σ_t γ_t G_{I_t,j}
+                inv_s = inv[:s, :s]
+                w = (inv_s * g[None]).sum(dim=1)
+                d2 = d2 - (w * w).sum(dim=0)
+            # A signal stops when its residual is orthogonal to every atom or the new atom
+            # depends linearly on the chosen ones (as scikit-learn's orthogonal_mp_gram does).
+            running &= (best * best > tiny) & (d2 > tiny)
+            inv_d = torch.where(running, torch.rsqrt(d2.clamp_min(tiny)), 0.0)  # 0: stopped
+            if s > 0:
+                # Row s of L⁻¹: [−wᵀL⁻¹/d, 1/d].
+                torch.mul((w[:, None] * inv_s).sum(dim=0), -inv_d, out=inv[s, :s])
+            inv[s, s] = inv_d
+            zs = best * inv_d  # z_s = q_sᵀx
+            # γ_I = L⁻ᵀ z grows by z_s · (row s of L⁻¹); the weights hold −γ.
+            weights[1 : s + 2].addcmul_(inv[s, : s + 1], zs, value=-1.0)
+            bag[s + 1] = j
+            error -= zs * zs
+            if eps is not None:
+                running &= error > eps
+            if s == k - 1:
+                break  # the correlations are not needed after the last atom
+            # α = α⁰ − Σ_t γ_t G_{I_t,:}: one fused gather-and-sum over the rows of the table.
+            alpha = embedding_bag(
+                bag[: s + 2].T, table, per_sample_weights=weights[: s + 2].T, mode="sum"
+            )
+            # Chosen atoms are orthogonal to the residual: zero their α (rounding) so that
+            # argmax |α| never picks one again.
+            alpha.view(-1).index_fill_(0, flat[: s + 1].reshape(-1), 0.0)
+        # Stopped signals added zero weights, so the codes need no mask.
+        codes[rows].scatter_add_(1, bag[1:].T, weights[1:].T.neg())
+        signals[n_atoms : n_atoms + nb] = xb
+        residual = embedding_bag(bag.T, signals, per_sample_weights=weights.T, mode="sum")
+        torch.sum(residual * residual, dim=1, out=residual_sq[rows])
+    return codes, steps, residual_sq
 
 
 @register_pursuit("omp", config=OmpConfig)
@@ -125,9 +190,8 @@ class Omp(Pursuit):
             raise ConfigError(
                 "k", f"{k} atoms asked of a dictionary of {n_atoms} atoms", f"use k <= {n_atoms}"
             )
-        codes, steps = batch_omp(xt, dictionary, k, cfg.eps)
-        residual = xt - codes @ dictionary.T
-        rel = float((residual.norm(dim=1) / xt.norm(dim=1).clamp_min(1e-30)).mean())
+        codes, steps, residual_sq = batch_omp(xt, dictionary, k, cfg.eps)
+        rel = float((residual_sq.sqrt() / xt.detach().norm(dim=1).clamp_min(1e-30)).mean())
         # For OMP, rel_change reports the mean relative residual ‖x − Dh‖/‖x‖.
         self.info = PursuitInfo(iterations=steps, rel_change=rel)
         return back(codes, backend)
