@@ -8,7 +8,8 @@
 * digits: PSD codes → linear classifier on digits, against the same classifier on pixels
   (through the real harness: Hydra config → Lightning → MLflow).
 * denoise: camera() at σ = 25, DnCNN and DAE trained only on other bundled images within a
-  wall-clock budget.
+  CPU-time budget (learning rate decayed along a cosine over it; `--no-anneal`: constant),
+  PSNR with and without the test-time self-ensemble.
 
 Results are merged into benchmarks/results/neural.json and rendered to neural.md.
 """
@@ -38,20 +39,30 @@ LAM = 0.02  # λ for patches (DC removed, mean norm ≈ 0.22): FISTA codes have 
 
 
 class CpuBudget(L.Callback):
-    """Stop training once this process has used ``seconds`` of CPU time (all its threads)."""
+    """Stop training once this process has used ``seconds`` of CPU time (all its threads).
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    ``anneal``: set Adam's learning rate after every step to lr·½(1 + cos(π·used/seconds)),
+    the cosine decay of ``model.lr_schedule=cosine`` with the CPU budget as its horizon
+    (the number of steps a budget buys depends on the machine)."""
+
+    def __init__(self, seconds: float, anneal: bool = False) -> None:
+        self.seconds, self.anneal = seconds, anneal
         self.start = time.process_time()
         self.used = 0.0
+        self.base_lrs: list[float] = []
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.start = time.process_time()
+        self.base_lrs = [group["lr"] for group in trainer.optimizers[0].param_groups]
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         self.used = time.process_time() - self.start
         if self.used >= self.seconds:
             trainer.should_stop = True
+        if self.anneal:
+            factor = 0.5 * (1.0 + math.cos(math.pi * min(1.0, self.used / self.seconds)))
+            for group, base in zip(trainer.optimizers[0].param_groups, self.base_lrs):
+                group["lr"] = base * factor
 
 
 def trainer(**options: Any) -> L.Trainer:
@@ -248,24 +259,38 @@ def camera_psnr(model: Any) -> float:
     return 10 * math.log10(1.0 / float((out - clean).pow(2).mean()))
 
 
-def bench_denoise(cnn_minutes: float, dae_minutes: float, wall_factor: float) -> dict[str, Any]:
+ENSEMBLE = "camera_psnr_self_ensemble (8 symmetries at test time)"
+
+
+def bench_denoise(
+    cnn_minutes: float,
+    dae_minutes: float,
+    wall_factor: float,
+    anneal: bool,
+    cnn_options: dict[str, Any],
+    crop: int,
+    batch: int,
+) -> dict[str, Any]:
     from plugins.datasets.natural_images import load_image
 
-    config = make_config("dataset", "image_crops", crop_size=32, batch_size=16, n_train=16 * 400)
+    config = make_config(
+        "dataset", "image_crops", crop_size=crop, batch_size=batch, n_train=batch * 400
+    )
     dm = get("dataset", "image_crops").cls(config, None)
     dm.setup("fit")
     clean = load_image("camera")
     gen = torch.Generator().manual_seed(0)
     noisy = clean + (25.0 / 255.0) * torch.randn(clean.shape, generator=gen)
     out: dict[str, Any] = {
-        "data": f"random 32×32 crops of {', '.join(config.train_images)} (flips, rotations), "
+        "data": f"random {crop}×{crop} crops (batches of {batch}) of "
+        f"{', '.join(config.train_images)} (flips, rotations), "
         "fresh Gaussian noise σ = 25; tested on skimage camera() (512×512), noise seed 0",
         "noisy_psnr": 10 * math.log10(1.0 / float((noisy - clean).pow(2).mean())),
         "bm3d_reference_psnr": 29.9,
     }
     models = {
         "cnn": (
-            make_config("model", "cnn", mode="denoiser", depth=10, width=32, lr=1e-3),
+            make_config("model", "cnn", mode="denoiser", lr=1e-3, **cnn_options),
             cnn_minutes,
         ),
         "dae": (make_config("model", "dae", channels=[32, 64], lr=1e-3), dae_minutes),
@@ -274,7 +299,7 @@ def bench_denoise(cnn_minutes: float, dae_minutes: float, wall_factor: float) ->
         if minutes <= 0:
             continue
         model = get("model", name).cls(mconfig, ModelContext(dm))
-        budget = CpuBudget(minutes * 60)
+        budget = CpuBudget(minutes * 60, anneal=anneal)
         wall = time.perf_counter()
         fit = trainer(
             max_time={"seconds": int(wall_factor * minutes * 60)},
@@ -288,19 +313,24 @@ def bench_denoise(cnn_minutes: float, dae_minutes: float, wall_factor: float) ->
             "cpu_used_min": round(budget.used / 60, 2),
             "wall_min": round((time.perf_counter() - wall) / 60, 2),
             "train_steps": int(fit.global_step),
+            "lr": "cosine decay over the CPU budget" if anneal else "constant",
             "camera_psnr": camera_psnr(model),
         }
-    best = max((out[k]["camera_psnr"] for k in models if k in out), default=float("nan"))
-    out["best_psnr"] = best
-    out["target_met (>= 29.5 dB in 15 min CPU)"] = best >= 29.5
+        model.config.self_ensemble = True
+        out[name][ENSEMBLE] = camera_psnr(model)
+    ran = [out[k] for k in models if k in out]
+    out["best_psnr"] = max((r["camera_psnr"] for r in ran), default=float("nan"))
+    out["best_psnr_self_ensemble"] = max((r[ENSEMBLE] for r in ran), default=float("nan"))
+    out["target_met (>= 29.5 dB, 15 CPU-min of training)"] = (
+        max(out["best_psnr"], out["best_psnr_self_ensemble"]) >= 29.5
+    )
     return out
 
 
 NOTES = """## Notes
 
 * Commands of the recorded runs: `python benchmarks/neural.py lista` (section lista);
-  `python benchmarks/neural.py psd digits`; `python benchmarks/neural.py denoise
-  --cnn-minutes 15 --dae-minutes 4 --wall-factor 1.2` (all with one torch thread,
+  `python benchmarks/neural.py psd digits`; denoise: see below (all with one torch thread,
   `OMP_NUM_THREADS=1`). Section lista_8000_steps is an earlier run of the former lista
   defaults (constant lr 1e-3, batch 256, no symmetries), kept for comparison.
 * The VM's 2 cores were shared with other jobs (load ≈ 10–13) during these runs, so wall
@@ -322,12 +352,21 @@ NOTES = """## Notes
 * psd: FISTA timed with the framework's pursuit (Lipschitz constant computed per call, as in
   use); the encoder's codes have a higher objective than converged FISTA (0.0262 vs 0.0147);
   FISTA reaches the encoder's objective after 4 iterations.
-* denoise (re-run on an idle CPU with `--wall-factor 1.2`): the CNN used its full 15 CPU-minutes
-  (7367 steps) and reached 28.70 dB, less than the 29.04 dB of an earlier run that was stopped
-  by its wall-clock cap after 2994 steps (7.3 CPU-minutes, load ≈ 10). With a constant Adam
-  learning rate the last iterate is noisy, and more steps did not buy PSNR. The DAE reached
-  28.37 dB in 4 CPU-minutes (28.17 before). Target not met. Left: a decaying learning rate (what
-  closed most of LISTA's gap), and evaluating the best validation checkpoint, not the last.
+* denoise: target met, by the CNN with a test-time self-ensemble. `python benchmarks/neural.py
+  denoise --cnn-minutes 15 --dae-minutes 0 --wall-factor 3` (section denoise) and
+  `--cnn-minutes 0 --dae-minutes 4` (section denoise_dae), one thread each, on the VM shared
+  with two other jobs (hence the wall-clock factor; the budget is this process's CPU time).
+  The CNN (DnCNN, depth 10, width 32) trained for its 15 CPU-minutes (7030 steps of 16 crops
+  32×32) with Adam's learning rate decayed along a cosine over the CPU budget
+  (`CpuBudget(anneal=True)`, the `lr_schedule=cosine` of the recipes with the budget as its
+  horizon): camera at σ = 25 29.35 dB, and 29.55 dB when `denoise_image` averages the 8
+  symmetries of the image (`model.self_ensemble=true`, Lim et al. 2017; inference only, 8×
+  its cost, no training). The same CNN with a constant learning rate reached 28.70 dB in 15
+  CPU-minutes (section denoise_constant_lr) and 29.04 dB in an earlier run cut at 2994
+  steps: the last iterate of a constant rate is noisy, and the decay settles it (+0.65 dB).
+  The DAE (4 CPU-minutes) reached 28.10 dB with the cosine (28.36 ensembled), against 28.37
+  with a constant rate: within run-to-run spread at this short budget. The margin over 29.5
+  is 0.05 dB, one run, one noise draw: stated as such. BM3D: 29.9 dB.
 """
 
 
@@ -374,6 +413,12 @@ def main() -> None:
     parser.add_argument("--digits-epochs", type=int, default=15)
     parser.add_argument("--cnn-minutes", type=float, default=15.0, help="CPU-time budget")
     parser.add_argument("--dae-minutes", type=float, default=5.0, help="CPU-time budget")
+    parser.add_argument("--no-anneal", action="store_true", help="constant lr for cnn/dae")
+    parser.add_argument("--cnn-depth", type=int, default=10)
+    parser.add_argument("--cnn-width", type=int, default=32)
+    parser.add_argument("--cnn-batch-norm", type=int, default=1)
+    parser.add_argument("--crop", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--wall-factor", type=float, default=1.5, help="wall-clock cap = factor × CPU budget"
@@ -395,7 +440,19 @@ def main() -> None:
         ),
         "psd": lambda: bench_psd(args.psd_steps),
         "digits": lambda: bench_digits(args.digits_epochs),
-        "denoise": lambda: bench_denoise(args.cnn_minutes, args.dae_minutes, args.wall_factor),
+        "denoise": lambda: bench_denoise(
+            args.cnn_minutes,
+            args.dae_minutes,
+            args.wall_factor,
+            not args.no_anneal,
+            {
+                "depth": args.cnn_depth,
+                "width": args.cnn_width,
+                "batch_norm": bool(args.cnn_batch_norm),
+            },
+            args.crop,
+            args.batch,
+        ),
     }
     for part in args.parts:
         start = time.perf_counter()

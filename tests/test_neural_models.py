@@ -15,6 +15,7 @@ from framework import build
 from framework.errors import ConfigError
 from framework.interfaces import ModelContext, SparselandDataModule
 from framework.registry import get, make_config
+from plugins.neural.blocks import denoise_whole_image, dihedral
 
 
 @pytest.fixture(autouse=True)
@@ -178,3 +179,54 @@ def test_denoisers_refuse_to_train_on_the_noisy_test_image(make_config: Any) -> 
             overrides.append("model.mode=denoiser")
         with pytest.raises(ConfigError, match="train_on=clean"):
             validate(make_config(*overrides, small=False))
+
+
+def test_dihedral_symmetries_are_eight_distinct_and_inverted_exactly() -> None:
+    x = torch.arange(12.0).reshape(1, 1, 3, 4)  # not square, no symmetry of its own
+    images = [dihedral(x, i) for i in range(8)]
+    assert len({tuple(image.shape) + tuple(image.flatten().tolist()) for image in images}) == 8
+    for i, image in enumerate(images):
+        assert torch.equal(dihedral(image, i, inverse=True), x)
+
+
+def test_self_ensemble_averages_the_restorations_of_the_eight_symmetric_views() -> None:
+    """Against an independent construction of the group (rotations by 90°, then a mirror),
+    with a restore that is not equivariant (a one-pixel shift and a ramp), and with padding to
+    a stride multiple as for the DAE."""
+    gen = torch.Generator().manual_seed(0)
+    noisy = torch.rand(10, 13, generator=gen)
+
+    def restore(t: torch.Tensor) -> torch.Tensor:
+        ramp = torch.linspace(0.0, 0.3, t.shape[-1])
+        return 0.5 * torch.roll(t, 1, dims=-1) + ramp
+
+    def padded(t: torch.Tensor) -> torch.Tensor:
+        h, w = t.shape
+        p = torch.nn.functional.pad(t[None, None], (0, (-w) % 4, 0, (-h) % 4), mode="reflect")
+        return restore(p)[0, 0, :h, :w]
+
+    views = []
+    for r in range(4):
+        views.append(torch.rot90(padded(torch.rot90(noisy, r)), -r))
+        views.append(torch.rot90(padded(torch.rot90(noisy, r).flip(1)).flip(1), -r))
+    expected = torch.stack(views).mean(0).clamp(0, 1)
+    out = denoise_whole_image(restore, noisy, multiple=4, self_ensemble=True)
+    torch.testing.assert_close(out, expected)
+    plain = denoise_whole_image(restore, noisy, multiple=4)
+    torch.testing.assert_close(plain, padded(noisy).clamp(0, 1))
+    assert not torch.allclose(out, plain)
+
+
+@pytest.mark.parametrize("key", ["cnn_denoiser", "dae", "psd"])
+def test_every_neural_model_takes_the_cosine_schedule(key: str) -> None:
+    name, params = MODELS[key]
+    config = make_config("model", name, **{**params, "lr_schedule": "cosine", "lr_steps": 5})
+    batch = batch_for(key)
+    pursuit = build("pursuit", "fista", lam=0.01, max_iter=100, tol=1e-6, compute_gap=False)
+    model = get("model", name).cls(config, ModelContext(datamodule(batch["x"]), pursuit=pursuit))
+    configured = model.configure_optimizers()
+    scheduler = configured["lr_scheduler"]["scheduler"]
+    assert isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert scheduler.T_max == 5
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        make_config("model", name, lr_schedule="linear")

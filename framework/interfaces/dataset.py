@@ -6,9 +6,11 @@ Batches are dicts: ``x`` (the model's input, preprocessed), and where they apply
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from framework.data import EpochShuffleSampler
@@ -32,6 +34,14 @@ class SparselandDataModule(L.LightningDataModule):
     def signal_kind_of(cls, config: Any) -> str:
         """What a dataset with ``config`` yields ("vector" or "image"), known before building it."""
         return cls.signal_kind
+
+    def fit_preprocessor(self, train: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Fit the run's preprocessor (if any) on the training signals ``train``; returns its
+        transform (the identity without a preprocessor)."""
+        if self.preprocessor is None:
+            return lambda t: t
+        self.preprocessor.fit(train)
+        return self.preprocessor.transform
 
     # Default loaders over ``self.splits`` (a dict of map-style datasets set in ``setup``).
     # Training order depends only on (seed, epoch), so a resumed run sees the same batches.

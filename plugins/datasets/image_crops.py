@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from framework import PluginConfig, register_dataset
 from framework.errors import ConfigError, check
 from framework.interfaces import Preprocessor, SparselandDataModule
-from plugins.datasets.natural_images import load_image
+from plugins.datasets.natural_images import check_image_split, load_image
 from plugins.preprocess.patches import random_patches
 
 TRAIN_IMAGES = [
@@ -53,15 +53,7 @@ class ImageCropsConfig(PluginConfig):
         check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
         for key in ("n_train", "n_val", "n_test", "batch_size"):
             check(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
-        check(bool(self.train_images), "train_images", "is empty", "name at least one image")
-        check(bool(self.test_images), "test_images", "is empty", "name at least one image")
-        overlap = sorted(set(self.train_images) & set(self.test_images))
-        check(
-            not overlap,
-            "test_images",
-            f"{overlap} also in train_images",
-            "train and test images must be disjoint",
-        )
+        check_image_split(self.train_images, self.test_images)
 
 
 def augment(crops: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

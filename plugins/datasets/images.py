@@ -85,9 +85,7 @@ class ImagesDataModule(SparselandDataModule):
             "val": random_patches([self.noisy_image], c.n_val, c.patch_size, gen),
         }
         raw["test"] = raw["val"]
-        if self.preprocessor is not None:
-            self.preprocessor.fit(raw["train"])
-        transform = self.preprocessor.transform if self.preprocessor else (lambda t: t)
+        transform = self.fit_preprocessor(raw["train"])
         self.splits = {k: SignalDataset(transform(v), v) for k, v in raw.items()}
         self.signal_shape = (c.patch_size * c.patch_size,)
         self.patch_shape = (c.patch_size, c.patch_size)

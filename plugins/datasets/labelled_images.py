@@ -52,9 +52,7 @@ class LabelledImagesDataModule(SparselandDataModule):
         rows and applied to every split; ``x`` is (n, 1, H, W), or rows with ``flatten``."""
         h, w = next(iter(images.values())).shape[1:]
         rows = {k: v.reshape(v.shape[0], -1).float() for k, v in images.items()}
-        if self.preprocessor is not None:
-            self.preprocessor.fit(rows["train"])
-        transform = self.preprocessor.transform if self.preprocessor else (lambda t: t)
+        transform = self.fit_preprocessor(rows["train"])
         shape = (h * w,) if self.config.flatten else (1, h, w)
         self.splits = {
             k: LabelledSignals(

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from framework.errors import DataNotFoundError
+from framework.errors import DataNotFoundError, check
 
 # Bundled with scikit-image (present in the wheel; nothing is fetched at run time).
 BUNDLED = (
@@ -54,3 +54,16 @@ def load_image(name: str) -> torch.Tensor:
     if array.ndim == 3:
         array = rgb2gray(array)
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def check_image_split(train_images: list[str], test_images: list[str]) -> None:
+    """A config's training and test images: both named, and disjoint."""
+    check(bool(train_images), "train_images", "is empty", "name at least one image")
+    check(bool(test_images), "test_images", "is empty", "name at least one image")
+    overlap = sorted(set(train_images) & set(test_images))
+    check(
+        not overlap,
+        "test_images",
+        f"{overlap} also in train_images",
+        "train and test images must be disjoint",
+    )

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 from framework import PluginConfig, register_dataset
 from framework.errors import check
 from framework.interfaces import SparselandDataModule
-from plugins.datasets.natural_images import load_image
+from plugins.datasets.natural_images import check_image_split, load_image
 from plugins.preprocess.patches import random_patches
 
 
@@ -31,15 +31,7 @@ class PatchesDatasetConfig(PluginConfig):
         check(self.patch_size >= 2, "patch_size", f"must be >= 2, got {self.patch_size}")
         for key in ("n_train", "n_val", "n_test", "batch_size"):
             check(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
-        check(bool(self.train_images), "train_images", "is empty", "name at least one image")
-        check(bool(self.test_images), "test_images", "is empty", "name at least one image")
-        overlap = sorted(set(self.train_images) & set(self.test_images))
-        check(
-            not overlap,
-            "test_images",
-            f"{overlap} also in train_images",
-            "train and test images must be disjoint",
-        )
+        check_image_split(self.train_images, self.test_images)
 
 
 class SignalDataset(Dataset[dict[str, torch.Tensor]]):
@@ -71,9 +63,7 @@ class PatchesDataModule(SparselandDataModule):
             "val": random_patches(test_imgs, c.n_val, c.patch_size, gen),
             "test": random_patches(test_imgs, c.n_test, c.patch_size, gen),
         }
-        if self.preprocessor is not None:
-            self.preprocessor.fit(raw["train"])
-        transform = self.preprocessor.transform if self.preprocessor else (lambda t: t)
+        transform = self.fit_preprocessor(raw["train"])
         self.splits = {k: SignalDataset(transform(v), v) for k, v in raw.items()}
         self.signal_shape = (c.patch_size * c.patch_size,)
         self.patch_shape = (c.patch_size, c.patch_size)

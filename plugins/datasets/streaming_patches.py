@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from framework import PluginConfig, register_dataset
 from framework.errors import check
 from framework.interfaces import SparselandDataModule
-from plugins.datasets.natural_images import load_image
+from plugins.datasets.natural_images import check_image_split, load_image
 from plugins.datasets.patches import SignalDataset
 from plugins.preprocess.patches import random_patches
 
@@ -44,15 +44,7 @@ class StreamingPatchesConfig(PluginConfig):
         check(self.patch_size >= 2, "patch_size", f"must be >= 2, got {self.patch_size}")
         for key in ("n_train", "n_fit", "n_val", "n_test", "batch_size"):
             check(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
-        check(bool(self.train_images), "train_images", "is empty", "name at least one image")
-        check(bool(self.test_images), "test_images", "is empty", "name at least one image")
-        overlap = sorted(set(self.train_images) & set(self.test_images))
-        check(
-            not overlap,
-            "test_images",
-            f"{overlap} also in train_images",
-            "train and test images must be disjoint",
-        )
+        check_image_split(self.train_images, self.test_images)
 
 
 class PatchStream(IterableDataset[Batch]):
@@ -104,9 +96,7 @@ class StreamingPatchesDataModule(SparselandDataModule):
         train_imgs = [load_image(n) for n in c.train_images]
         test_imgs = [load_image(n) for n in c.test_images]
         fit = random_patches(train_imgs, c.n_fit, c.patch_size, gen)
-        if self.preprocessor is not None:
-            self.preprocessor.fit(fit)
-        transform = self.preprocessor.transform if self.preprocessor else (lambda t: t)
+        transform = self.fit_preprocessor(fit)
         self.stream = PatchStream(
             train_imgs, c.n_train, c.patch_size, c.batch_size, c.seed, transform
         )

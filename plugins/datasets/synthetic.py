@@ -88,9 +88,7 @@ class SyntheticDataModule(SparselandDataModule):
         }
         sigma = noise_std(clean["train"], c.snr_db)
         raw = {s: v + sigma * torch.randn(v.shape, generator=gen) for s, v in clean.items()}
-        if self.preprocessor is not None:
-            self.preprocessor.fit(raw["train"])
-        transform = self.preprocessor.transform if self.preprocessor else (lambda t: t)
+        transform = self.fit_preprocessor(raw["train"])
         self.splits = {s: SignalDataset(transform(v), v) for s, v in raw.items()}
         self.clean = clean
         self.noise_sigma = sigma

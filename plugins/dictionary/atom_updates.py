@@ -85,6 +85,16 @@ def gram_statistics(
     }
 
 
+class GramStatistics:
+    """Mixin of the learners that update D from (A, B) (bcd, mod, gradient, online): their
+    per-batch statistics are :func:`gram_statistics`."""
+
+    def statistics(
+        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        return gram_statistics(x, codes, dictionary)
+
+
 CANDIDATE_KEYS = ("gather_candidates", "gather_candidate_residuals", "gather_candidate_codes")
 
 

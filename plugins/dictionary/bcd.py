@@ -15,9 +15,9 @@ import torch
 from framework import PluginConfig, register_learner
 from framework.errors import check
 from plugins.dictionary.atom_updates import (
+    GramStatistics,
     bcd_columns,
     duplicate_atoms,
-    gram_statistics,
     replace_atoms,
     unused_atoms,
 )
@@ -41,12 +41,7 @@ class BcdConfig(PluginConfig):
 
 
 @register_learner("bcd", config=BcdConfig)
-class BcdLearner(BatchLearner):
-    def statistics(
-        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        return gram_statistics(x, codes, dictionary)
-
+class BcdLearner(GramStatistics, BatchLearner):
     def update(
         self,
         dictionary: torch.Tensor,

@@ -20,7 +20,7 @@ from framework import PluginConfig, register_learner
 from framework.errors import check
 from framework.interfaces import DictionaryLearner
 from plugins.dictionary.atom_updates import (
-    gram_statistics,
+    GramStatistics,
     normalize_columns_,
     replace_atoms,
 )
@@ -44,18 +44,13 @@ class GradientConfig(PluginConfig):
 
 
 @register_learner("gradient", config=GradientConfig)
-class GradientLearner(DictionaryLearner):
+class GradientLearner(GramStatistics, DictionaryLearner):
     def init_state(self, dictionary: torch.Tensor) -> dict[str, torch.Tensor]:
         k = dictionary.shape[1]
         return {
             "energy": torch.zeros(k, dtype=dictionary.dtype),
             "t": torch.zeros((), dtype=torch.long),
         }
-
-    def statistics(
-        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        return gram_statistics(x, codes, dictionary)
 
     def update(
         self,

@@ -16,8 +16,8 @@ import torch
 from framework import PluginConfig, register_learner
 from framework.errors import check
 from plugins.dictionary.atom_updates import (
+    GramStatistics,
     duplicate_atoms,
-    gram_statistics,
     normalize_columns_,
     replace_atoms,
     unused_atoms,
@@ -52,12 +52,7 @@ def mod_step(A: torch.Tensor, B: torch.Tensor, ridge: float) -> torch.Tensor:
 
 
 @register_learner("mod", config=ModConfig)
-class ModLearner(BatchLearner):
-    def statistics(
-        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        return gram_statistics(x, codes, dictionary)
-
+class ModLearner(GramStatistics, BatchLearner):
     def update(
         self,
         dictionary: torch.Tensor,

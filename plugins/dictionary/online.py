@@ -23,9 +23,9 @@ from framework import PluginConfig, register_learner
 from framework.errors import check
 from framework.interfaces import DictionaryLearner
 from plugins.dictionary.atom_updates import (
+    GramStatistics,
     bcd_columns,
     duplicate_atoms,
-    gram_statistics,
     replace_atoms,
     split_from_candidates,
     unused_atoms,
@@ -76,7 +76,7 @@ class OnlineConfig(PluginConfig):
 
 
 @register_learner("online", config=OnlineConfig)
-class OnlineLearner(DictionaryLearner):
+class OnlineLearner(GramStatistics, DictionaryLearner):
     def init_state(self, dictionary: torch.Tensor) -> dict[str, torch.Tensor]:
         m, k = dictionary.shape
         return {
@@ -85,11 +85,6 @@ class OnlineLearner(DictionaryLearner):
             "t": torch.zeros((), dtype=torch.long),
             "energy": torch.zeros(k, dtype=dictionary.dtype),
         }
-
-    def statistics(
-        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        return gram_statistics(x, codes, dictionary)
 
     def update(
         self,

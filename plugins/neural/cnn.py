@@ -53,6 +53,7 @@ class CnnConfig(NeuralConfig):
     width: int = 64
     sigma: float = 25.0
     loss: str = "l2"
+    self_ensemble: bool = False  # denoise_image: average over the 8 symmetries of the square
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -171,7 +172,9 @@ class Cnn(NeuralModule):
             raise ConfigError("model.mode", "this CNN is a classifier", "train model.mode=denoiser")
         was_training = self.training
         self.eval()
-        out = denoise_whole_image(self.restore, noisy, device=self.device)
+        out = denoise_whole_image(
+            self.restore, noisy, device=self.device, self_ensemble=self.config.self_ensemble
+        )
         self.train(was_training)
         return out
 

@@ -45,6 +45,7 @@ class DaeConfig(NeuralConfig):
     loss: str = "l2"
     l1_weight: float = 0.5  # weight of L1 in the mixed loss
     sigma: float = 25.0  # Gaussian noise (0–255 scale) added when the data come clean
+    self_ensemble: bool = False  # denoise_image: average over the 8 symmetries of the square
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -121,7 +122,12 @@ class DenoisingAutoencoder(NeuralModule):
         self.eval()
         rows, self._rows = self._rows, False
         try:
-            return denoise_whole_image(self.restore, noisy, device=self.device)
+            return denoise_whole_image(
+                self.restore,
+                noisy,
+                device=self.device,
+                self_ensemble=self.config.self_ensemble,
+            )
         finally:
             self._rows = rows
             self.train(was_training)

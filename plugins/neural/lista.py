@@ -40,18 +40,14 @@ from plugins.neural.sparse_coding import (
 )
 
 TARGETS = ("fista", "lasso")
-LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
 class ListaConfig(NeuralConfig):
     """LISTA's settings.
 
-    ``lr_schedule``: ``cosine`` (default) anneals Adam's learning rate from ``lr`` to 0 along a
-    half cosine over ``lr_steps`` optimiser steps; ``constant`` keeps ``lr``. ``lr_steps = 0``
-    takes the trainer's total (``max_steps``, or ``max_epochs`` × batches per epoch); when the
-    model is not attached to a trainer (and ``lr_steps = 0``) there is no horizon and the
-    learning rate stays constant.
+    ``lr_schedule`` (see :class:`NeuralConfig`) defaults to ``cosine`` here: with a constant
+    learning rate the held-out objective plateaus.
 
     ``augment``: during training, each signal that is a square patch (a dataset with a square
     ``patch_shape``) goes through one of the 8 symmetries of the square (transpose, flips),
@@ -66,19 +62,11 @@ class ListaConfig(NeuralConfig):
     init: str = "dct"  # the fixed dictionary, unless `dictionary` names a file
     dictionary: str = ""  # a .pt / .safetensors file holding an (m, k) tensor "dictionary"
     seed: int = 0
-    lr_schedule: str = "cosine"
-    lr_steps: int = 0  # length of the cosine decay; 0: the trainer's total number of steps
+    lr_schedule: str = "cosine"  # (NeuralConfig's default is constant)
     augment: bool = True  # random symmetries of square patches during training
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(
-            self.lr_schedule in LR_SCHEDULES,
-            "lr_schedule",
-            f"'{self.lr_schedule}' is not a schedule",
-            f"choose one of {LR_SCHEDULES}",
-        )
-        check(self.lr_steps >= 0, "lr_steps", f"must be >= 0, got {self.lr_steps}")
         check(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
         check(
             self.target in TARGETS,
@@ -181,37 +169,6 @@ class Lista(NeuralModule):
         shape = tuple(getattr(dm, "patch_shape", None) or ())
         square = len(shape) == 2 and shape[0] == shape[1] and shape[0] * shape[1] == m
         self.square_side = shape[0] if square else 0
-
-    def configure_optimizers(self) -> Any:
-        """Adam; under ``lr_schedule=cosine`` with a known horizon, also a per-step
-        ``CosineAnnealingLR`` to 0 (Lightning's ``lr_scheduler`` dict)."""
-        optimizer = torch.optim.Adam(
-            self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
-        )
-        steps = self.schedule_steps()
-        if self.config.lr_schedule == "constant" or steps is None:
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
-        }
-
-    def schedule_steps(self) -> int | None:
-        """The cosine's length: ``lr_steps``, else the attached trainer's total, else None."""
-        if self.config.lr_steps > 0:
-            return int(self.config.lr_steps)
-        if self._trainer is None:
-            return None
-        total = self.trainer.estimated_stepping_batches
-        if not math.isfinite(total):
-            raise ConfigError(
-                "model.lr_steps",
-                "lr_schedule=cosine needs the run's length, and the trainer has no step or "
-                "epoch limit",
-                "set trainer.max_steps or trainer.max_epochs, or model.lr_steps",
-            )
-        return max(1, int(total))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(as_rows(x))
