@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def _image(s: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(s.transpose(2, 0, 1).copy())[None]
 
 
-def _admm(x: torch.Tensor, op: ConvDictionary, **params: float) -> torch.Tensor:
+def _admm(x: torch.Tensor, op: ConvDictionary, **params: Any) -> torch.Tensor:
     pursuit = build("pursuit", "csc_admm", lam=LAM, max_iter=3000, tol=1e-9, **params)
     return pursuit(x, op)
 
@@ -104,3 +105,56 @@ def test_refuses_the_full_boundary() -> None:
     op = ConvDictionary(torch.from_numpy(d.transpose(3, 2, 0, 1).copy()), "full")
     with pytest.raises(ConfigError, match="circular"):
         build("pursuit", "csc_admm", lam=LAM)(_image(s), op)
+
+
+@pytest.mark.parametrize("size", [6, 11])  # 6: Dᵀq by direct correlation, 11: by FFT
+@pytest.mark.parametrize("per_filter", [False, True])
+def test_single_channel_step_matches_a_dense_solve(size: int, per_filter: bool) -> None:
+    """The one-FFT iteration for grey images equals (āaᵀ + R) x̂ = āŝ + R t̂ solved densely at
+    every frequency, R = diag(ρ_{n,k}), then x_r + u; and the Woodbury step for one ρ."""
+    from plugins.convolutional.csc_admm import MultiChannelStep, SingleChannelStep
+
+    gen = torch.Generator().manual_seed(size)
+    k, n, h, w = 5, 2, 20, 18
+    op = ConvDictionary(torch.randn(k, 1, size, size, generator=gen, dtype=torch.float64))
+    x = torch.randn(n, 1, h, w, generator=gen, dtype=torch.float64)
+    y = torch.randn(n, k, h, w, generator=gen, dtype=torch.float64)
+    u = torch.randn(n, k, h, w, generator=gen, dtype=torch.float64)
+    shape = (n, k, 1, 1) if per_filter else (n, 1, 1, 1)
+    rho = 0.5 + 3 * torch.rand(shape, generator=gen, dtype=torch.float64)
+    fast = SingleChannelStep(x, op, 1.8)
+    assert fast.direct == (size * size <= 100)
+    fast.set_rho(rho)
+    a = op.spectrum((h, w), x)[:, 0].permute(1, 2, 0)  # (U, V, K)
+    r = torch.diag_embed(rho.expand(n, k, 1, 1)[..., 0, 0]).to(a.dtype)[:, None, None]
+    lhs = a.conj()[..., :, None] * a[..., None, :] + r  # (n, U, V, K, K)
+    t_hat = torch.fft.rfft2(y - u).permute(0, 2, 3, 1)  # (n, U, V, K)
+    s_hat = torch.fft.rfft2(x)[:, 0, ..., None]
+    rhs = a.conj() * s_hat + (r @ t_hat[..., None])[..., 0]
+    x_hat = torch.linalg.solve(lhs, rhs[..., None])[..., 0].permute(0, 3, 1, 2)
+    expected = torch.lerp(y, torch.fft.irfft2(x_hat, s=(h, w)), 1.8) + u
+    torch.testing.assert_close(fast(y, u), expected, rtol=1e-9, atol=1e-9)
+    if not per_filter:
+        reference = MultiChannelStep(x, op, 1.8)
+        reference.set_rho(rho)
+        torch.testing.assert_close(fast(y, u), reference(y, u), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"residual_ratio": 1.0},
+        {"residual_ratio": 5.0},
+        {"rho_per_filter": False},
+        {"positive": True},
+    ],
+)
+def test_rho_options_change_the_path_not_the_solution(params: dict[str, Any]) -> None:
+    d, s = _problem()
+    op, x = _op(d), _image(s)
+    positive = {"positive": True} if params.get("positive") else {}
+    f_default = float(lasso_objective(x, op, _admm(x, op, **positive), LAM)[0])
+    f_ratio = float(lasso_objective(x, op, _admm(x, op, **params), LAM)[0])
+    assert abs(f_ratio - f_default) <= 1e-6 * f_default
+    with pytest.raises(ConfigError, match="residual_ratio"):
+        build("pursuit", "csc_admm", lam=LAM, residual_ratio=0.0)
