@@ -136,7 +136,7 @@ def test_reference_recipes_equal_scikit_image(recipe: str, make_config, tmp_path
     assert result["test/psnr"] - result["test/psnr_noisy"] > 3.0, result
 
 
-@pytest.mark.parametrize("recipe", ["denoise_cnn", "denoise_dae"])
+@pytest.mark.parametrize("recipe", ["denoise_cnn", "denoise_dae", "denoise_cscnet"])
 @pytest.mark.parametrize("image", ["camera", "astronaut", "moon"])
 def test_neural_recipes_train_on_none_of_the_table_images(
     recipe: str, image: str, make_config

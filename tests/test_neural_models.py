@@ -47,7 +47,7 @@ def batch_for(name: str) -> dict[str, torch.Tensor]:
     if name == "cnn_classifier":
         x = torch.rand(16, 1, 8, 8, generator=gen)
         return {"x": x, "y": torch.arange(16) % 4}
-    if name in ("cnn_denoiser", "dae"):
+    if name in ("cnn_denoiser", "dae", "cscnet"):
         clean = smooth_images(4, 16)
         return {"x": clean + 0.1 * torch.randn(clean.shape, generator=gen), "clean": clean}
     D = torch.randn(16, 24, generator=gen)
@@ -59,6 +59,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "cnn_classifier": ("cnn", {"channels": [8, 16], "lr": 1e-2}),
     "cnn_denoiser": ("cnn", {"mode": "denoiser", "depth": 4, "width": 16, "lr": 3e-3}),
     "dae": ("dae", {"channels": [16, 32], "lr": 3e-3}),
+    "cscnet": ("cscnet", {"n_filters": 8, "filter_size": 5, "unfoldings": 3, "lr": 1e-2}),
     "psd": ("psd", {"n_atoms": 48, "lr": 1e-2}),
     "lista": (
         "lista",
@@ -106,7 +107,7 @@ def test_model_trains_one_step_through_lightning(key: str, tmp_path: Any) -> Non
     assert atoms is None or (atoms.ndim == 3 and torch.isfinite(atoms).all())
 
 
-@pytest.mark.parametrize("key", ["cnn_denoiser", "dae"])
+@pytest.mark.parametrize("key", ["cnn_denoiser", "dae", "cscnet"])
 def test_denoise_image_keeps_the_shape_and_range(key: str) -> None:
     model, _ = build_model(key)
     noisy = torch.rand(37, 50)  # odd sizes: the DAE's strides must not lose pixels
@@ -173,7 +174,7 @@ def test_cnn_denoiser_runs_the_denoise_task_end_to_end(make_config: Any, tmp_pat
 def test_denoisers_refuse_to_train_on_the_noisy_test_image(make_config: Any) -> None:
     from framework.spec import validate
 
-    for model in ("model=dae", "model=cnn"):
+    for model in ("model=dae", "model=cnn", "model=cscnet"):
         overrides = [model, "dataset=images", "dataset.train_on=noisy", "task=denoise"]
         if model == "model=cnn":
             overrides.append("model.mode=denoiser")

@@ -92,6 +92,24 @@ class NeuralModule(SparselandModule):
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
         raise NotImplementedError
 
+    def restore(self, noisy: torch.Tensor) -> torch.Tensor:
+        """Denoisers: images (n, C, H, W) → their estimates."""
+        raise NotImplementedError
+
+    def denoise_in_eval_mode(self, noisy: torch.Tensor) -> torch.Tensor:
+        """:func:`denoise_whole_image` with :meth:`restore` in eval mode (batch norm on its
+        running statistics), with the model's ``self_ensemble`` setting; the mode it found is
+        restored."""
+        was_training = self.training
+        self.eval()
+        try:
+            ensemble = bool(getattr(self.config, "self_ensemble", False))
+            return denoise_whole_image(
+                self.restore, noisy, device=self.device, self_ensemble=ensemble
+            )
+        finally:
+            self.train(was_training)
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, extra = self.loss(batch)
         self.log_dict({"train/loss": loss.detach(), **{f"train/{k}": v for k, v in extra.items()}})

@@ -27,7 +27,6 @@ from plugins.neural.blocks import (
     NeuralModule,
     as_images,
     check_denoiser_data,
-    denoise_whole_image,
     denoising_pair,
     first_layer_filters,
     input_is_corrupted,
@@ -170,13 +169,7 @@ class Cnn(NeuralModule):
         noise level of its data (``model.sigma``), ``sigma`` is not an input."""
         if self.config.mode != "denoiser":
             raise ConfigError("model.mode", "this CNN is a classifier", "train model.mode=denoiser")
-        was_training = self.training
-        self.eval()
-        out = denoise_whole_image(
-            self.restore, noisy, device=self.device, self_ensemble=self.config.self_ensemble
-        )
-        self.train(was_training)
-        return out
+        return self.denoise_in_eval_mode(noisy)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
         if self.config.mode == "classifier":

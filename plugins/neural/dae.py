@@ -26,7 +26,6 @@ from plugins.neural.blocks import (
     NeuralModule,
     as_images,
     check_denoiser_data,
-    denoise_whole_image,
     denoising_pair,
     first_layer_filters,
     input_is_corrupted,
@@ -118,19 +117,11 @@ class DenoisingAutoencoder(NeuralModule):
 
     def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
         """Denoise one grey image (H, W) in [0, 1] (trained at the noise of its data)."""
-        was_training = self.training
-        self.eval()
-        rows, self._rows = self._rows, False
+        rows, self._rows = self._rows, False  # images out, whatever the training data
         try:
-            return denoise_whole_image(
-                self.restore,
-                noisy,
-                device=self.device,
-                self_ensemble=self.config.self_ensemble,
-            )
+            return self.denoise_in_eval_mode(noisy)
         finally:
             self._rows = rows
-            self.train(was_training)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
         noisy, clean = denoising_pair(batch, self.config.sigma / 255.0, input_is_corrupted(self))
