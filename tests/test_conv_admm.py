@@ -158,3 +158,17 @@ def test_rho_options_change_the_path_not_the_solution(params: dict[str, Any]) ->
     assert abs(f_ratio - f_default) <= 1e-6 * f_default
     with pytest.raises(ConfigError, match="residual_ratio"):
         build("pursuit", "csc_admm", lam=LAM, residual_ratio=0.0)
+
+
+@pytest.mark.parametrize("side", [16, 130])  # below and above the per-slice loop's size
+@pytest.mark.parametrize("positive", [False, True])
+def test_clip_equals_the_broadcast_clamp(side: int, positive: bool) -> None:
+    from plugins.convolutional.csc_admm import _clip
+
+    gen = torch.Generator().manual_seed(side)
+    v = torch.randn(3, 4, side, side, generator=gen)
+    thresholds = torch.rand(3, 4, 1, 1, generator=gen)
+    out = torch.empty_like(v)
+    _clip(v, thresholds, positive, out)
+    upper = torch.minimum(v, thresholds)
+    assert torch.equal(out, upper if positive else torch.maximum(upper, -thresholds))

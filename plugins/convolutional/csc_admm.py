@@ -130,12 +130,19 @@ def _total(norms: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(norms, dim=1, keepdim=True)
 
 
+_LOOP_CLIP_PIXELS = 128 * 128
+
+
 def _clip(v: torch.Tensor, thresholds: torch.Tensor, positive: bool, out: torch.Tensor) -> None:
     """out = clip(v, −t, t) (min(v, t) when non-negative), thresholds (n, 1 or K, 1, 1).
 
-    On CPU a loop of scalar clamps per slice runs 4× faster than the broadcast tensor clamp.
+    On CPU, for large maps, a loop of scalar clamps per slice runs 3–4× faster than the
+    broadcast tensor clamp (one 256 × 256 image, 32 filters: 0.47 against 1.6 ms); for batches
+    of small maps the loop's per-slice overhead loses (8 × 32 maps of 71 × 71: 1.6 against
+    0.9 ms; 64 × 32 of 32 × 32: 12 against 1.4 ms), so it is used from ``_LOOP_CLIP_PIXELS``
+    pixels per map.
     """
-    if v.device.type != "cpu":
+    if v.device.type != "cpu" or v.shape[-2] * v.shape[-1] < _LOOP_CLIP_PIXELS:
         torch.clamp(v, None if positive else -thresholds, thresholds, out=out)
         return
     bounds = thresholds[..., 0, 0].tolist()
