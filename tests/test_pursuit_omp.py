@@ -155,3 +155,42 @@ def test_inputs_that_require_grad() -> None:
     h = build("pursuit", "omp", k=3)(x.requires_grad_(), d.requires_grad_())
     ref = reference(x.detach(), d.detach(), n_nonzero_coefs=3)
     np.testing.assert_allclose(h.detach().numpy(), ref, atol=1e-10)
+
+
+def test_certified_argmax_is_exact_within_its_bound() -> None:
+    # float64 on the CPU selects from a float32 α: an approximation within the bound must give
+    # the exact argmax |α| (first index on ties), asking for the exact α only on close calls.
+    from plugins.pursuit.omp import _certified_argmax
+
+    gen = torch.Generator().manual_seed(3)
+    alpha = torch.randn(500, 40, generator=gen, dtype=torch.float64)
+    bound = torch.full((500,), 1e-4, dtype=torch.float64)
+    alpha[:50, 7] = -alpha[:50].abs().amax(dim=1) - 5e-5  # leads by less than 2·bound
+    alpha[50:60, 3] = alpha[50:60].abs().amax(dim=1)  # exact ties: the first index wins
+    alpha[50:60, 30] = -alpha[50:60, 3]
+    noise = (2 * torch.rand(500, 40, generator=gen, dtype=torch.float64) - 1) * 0.9e-4
+    asked: list[int] = []
+
+    def exact(rows: torch.Tensor) -> torch.Tensor:
+        asked.extend(rows.tolist())
+        return alpha[rows]
+
+    chosen = _certified_argmax((alpha + noise).float(), bound, exact)
+    assert torch.equal(chosen, alpha.abs().argmax(dim=1))
+    assert set(range(50, 60)) <= set(asked)  # ties always are close calls
+    assert 50 <= len(asked) < 120  # most near-ties too, and few others
+
+
+def test_float64_selection_is_exact_on_near_parallel_atoms() -> None:
+    # Pairs of atoms 1e-9 apart: their correlations differ below float32's resolution, and the
+    # float64 result must still be scikit-learn's.
+    gen = torch.Generator().manual_seed(4)
+    d = torch.randn(32, 40, generator=gen, dtype=torch.float64)
+    d[:, 20:] = d[:, :20] + 1e-9 * torch.randn(32, 20, generator=gen, dtype=torch.float64)
+    d /= d.norm(dim=0)
+    x = torch.randn(300, 32, generator=gen, dtype=torch.float64)
+    h = build("pursuit", "omp", k=4)(x, d).numpy()
+    ref = reference(x, d, n_nonzero_coefs=4)
+    assert np.array_equal(h != 0, ref != 0)
+    np.testing.assert_allclose(h, ref, atol=1e-6)
+    assert ((h[:, :20] != 0) & (h[:, 20:] != 0)).sum() == 0  # never both of a pair

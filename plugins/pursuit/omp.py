@@ -15,14 +15,21 @@ Stopping, per signal: k atoms, or squared residual norm ≤ eps (whichever comes
 The loop runs over the k selection steps only; every step is batched over the signals. On the
 CPU the signals go in blocks of ``CPU_BLOCK`` so that α and the table stay in cache, the per-signal
 k × k algebra is laid out signals-last (contiguous rows), and argmax |α| runs in numpy, whose
-argmax is SIMD-vectorised. 10,000 8×8 patches, 64×256 DCT, k = 8, one thread: float32 takes
-0.6–0.7× SPAMS's float64 time (a GEMM per step took 2.3–2.6×) but 1.1–1.3× SPAMS's float32
-time; float64 about 1.4× SPAMS's (benchmarks/pursuit.py).
+argmax is SIMD-vectorised.
+In float64 on the CPU, where torch's embedding_bag has no fast kernel (5–8× slower than in
+float32), α is kept in float32 for the selection only: a row takes the float32 argmax when its
+lead over the runner-up exceeds twice a bound on the float32 rounding error, and the rare rows
+where it does not are recomputed in float64. Everything else (α_j, L⁻¹, γ, the residual) is
+float64, so the result is the float64 algorithm's.
+10,000 8×8 patches, 64×256 DCT, k = 8, one thread: 0.92× SPAMS's time in float32 and
+0.95× in float64 (benchmarks/pursuit.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -70,6 +77,47 @@ def _argmax_abs(alpha: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return torch.abs(alpha, out=out).argmax(dim=1)
 
 
+def _certified_argmax(
+    approx: torch.Tensor, bound: torch.Tensor, exact: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """argmax_j |α_ij| from an approximation ``approx`` of α with |approx − α| ≤ ``bound``
+    (per row): rows whose largest |approx| leads the second by more than 2·bound have the exact
+    argmax; the others take ``exact(rows)`` (their α, computed exactly). ``approx`` is
+    overwritten."""
+    energy = np.multiply(approx.numpy(), approx.numpy(), out=approx.numpy())
+    index = energy.argmax(axis=1)
+    rows = np.arange(energy.shape[0])
+    top = np.sqrt(energy[rows, index])
+    energy[rows, index] = -1.0
+    runner_up = np.sqrt(energy.max(axis=1))
+    doubtful = np.flatnonzero(top - runner_up <= 2.0 * bound.numpy())
+    if doubtful.size:
+        doubtful_rows = torch.from_numpy(doubtful)
+        magnitude = exact(doubtful_rows).abs().numpy()
+        index[doubtful] = magnitude.argmax(axis=1)
+    return torch.from_numpy(index)
+
+
+def _exact_correlations(
+    table: torch.Tensor,
+    bag: torch.Tensor,
+    weights: torch.Tensor,
+    flat: torch.Tensor,
+    rows: torch.Tensor,
+    *,
+    s: int,
+) -> torch.Tensor:
+    """α after ``s`` atoms for some ``rows`` of the block, in the table's precision, with
+    the chosen atoms zeroed (as in :func:`batch_omp`)."""
+    alpha = embedding_bag(
+        bag[: s + 1, rows].T, table, per_sample_weights=weights[: s + 1, rows].T, mode="sum"
+    )
+    n_atoms = alpha.shape[1]
+    chosen = flat[:s, rows] % n_atoms + n_atoms * torch.arange(rows.numel())
+    alpha.view(-1).index_fill_(0, chosen.reshape(-1), 0.0)
+    return alpha
+
+
 @torch.no_grad()  # a greedy selection: the codes carry no gradient
 def batch_omp(
     x: torch.Tensor,
@@ -86,8 +134,11 @@ def batch_omp(
     """
     n, n_atoms = x.shape[0], dictionary.shape[1]
     dtype, device = x.dtype, x.device
+    # float64 on the CPU: a float32 copy of the table gives α for the selection (see above).
+    mixed = device.type == "cpu" and dtype == torch.float64
     if block is None or block <= 0:
-        block = max(1, CPU_BLOCK * 4 // x.element_size()) if device.type == "cpu" else n
+        size = 4 if mixed else x.element_size()  # the bytes of α's elements
+        block = max(1, CPU_BLOCK * 4 // size) if device.type == "cpu" else n
     block = max(1, min(block, n))
     tiny = torch.finfo(dtype).tiny
     # Rows 0…n_atoms−1: G = DᵀD; rows n_atoms…: α⁰ = Dᵀx of the current block.
@@ -97,6 +148,11 @@ def batch_omp(
     diag = gram.diagonal().contiguous()
     # Rows 0…n_atoms−1: the atoms; rows n_atoms…: the signals of the current block. With the
     # bags and weights below, one more fused gather-and-sum gives the residual x − D_I γ_I.
+    if mixed:
+        table32 = torch.empty(n_atoms + block, n_atoms, dtype=torch.float32)
+        table32[:n_atoms] = gram
+        weights32_buf = torch.empty(k + 1, block, dtype=torch.float32)
+        gram_max = float(gram.abs().max())
     signals = torch.empty(n_atoms + block, x.shape[1], dtype=dtype, device=device)
     signals[:n_atoms] = dictionary.T
     codes = torch.zeros(n, n_atoms, dtype=dtype, device=device)
@@ -116,6 +172,9 @@ def batch_omp(
         nb = xb.shape[0]
         alpha = torch.mm(xb, dictionary, out=table[n_atoms : n_atoms + nb])  # α⁰
         alpha0_flat = alpha.view(-1)
+        if mixed:
+            table32[n_atoms : n_atoms + nb] = alpha
+            alpha0_max = torch.zeros(nb, dtype=dtype)  # max_j |α⁰_j|, set at step 0
         bag, weights, flat = bag_buf[:, :nb], weights_buf[:, :nb], flat_buf[:, :nb]
         inv, scratch = inv_buf[:, :, :nb], scratch_buf[:nb]
         offsets = torch.arange(0, nb * n_atoms, n_atoms, device=device)
@@ -128,15 +187,29 @@ def batch_omp(
         running = torch.ones(nb, dtype=torch.bool, device=device)
         if eps is not None:
             running &= error > eps
+
         for s in range(k):
             if not bool(running.any()):
                 break
             steps = max(steps, s + 1)
             # α⁰ stays in the table; later α are scratch, overwritten by |α|.
-            j = _argmax_abs(alpha, scratch if s == 0 else alpha)
+            if mixed and s > 0:
+                # float32 error of α = α⁰ − Σ_t γ_t G_{I_t,:} after s atoms: the s + 1 terms,
+                # their weights and the s additions each err by 2⁻²⁴ of the terms' magnitude,
+                # so 2(s + 3)·2⁻²⁴·(max|α⁰| + max|G|·Σ|γ|) bounds it with a factor 2 to spare.
+                bound = (2 * (s + 3) * 2.0**-24) * (
+                    alpha0_max + gram_max * weights[1 : s + 1].abs().sum(dim=0)
+                )
+                j = _certified_argmax(
+                    alpha, bound, partial(_exact_correlations, table, bag, weights, flat, s=s)
+                )
+            else:
+                j = _argmax_abs(alpha, scratch if s == 0 else alpha)
             torch.add(offsets, j, out=flat[s])
             best = alpha0_flat.index_select(0, flat[s])  # α⁰_j
             d2 = diag.index_select(0, j)
+            if mixed and s == 0:
+                alpha0_max = best.abs()
             if s > 0:
                 # w = L⁻¹ G_{I,j}: the new atom's coordinates on the orthonormal q_1…q_s.
                 g = gram_flat.take(bag[1 : s + 1] * n_atoms + j)
@@ -162,9 +235,16 @@ def batch_omp(
             if s == k - 1:
                 break  # the correlations are not needed after the last atom
             # α = α⁰ − Σ_t γ_t G_{I_t,:}: one fused gather-and-sum over the rows of the table.
-            alpha = embedding_bag(
-                bag[: s + 2].T, table, per_sample_weights=weights[: s + 2].T, mode="sum"
-            )
+            if mixed:
+                weights32 = weights32_buf[: s + 2, :nb]
+                weights32.copy_(weights[: s + 2])
+                alpha = embedding_bag(
+                    bag[: s + 2].T, table32, per_sample_weights=weights32.T, mode="sum"
+                )
+            else:
+                alpha = embedding_bag(
+                    bag[: s + 2].T, table, per_sample_weights=weights[: s + 2].T, mode="sum"
+                )
             # Chosen atoms are orthogonal to the residual: zero their α (rounding) so that
             # argmax |α| never picks one again.
             alpha.view(-1).index_fill_(0, flat[: s + 1].reshape(-1), 0.0)
