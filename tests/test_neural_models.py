@@ -59,7 +59,10 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "cnn_classifier": ("cnn", {"channels": [8, 16], "lr": 1e-2}),
     "cnn_denoiser": ("cnn", {"mode": "denoiser", "depth": 4, "width": 16, "lr": 3e-3}),
     "dae": ("dae", {"channels": [16, 32], "lr": 3e-3}),
-    "cscnet": ("cscnet", {"n_filters": 8, "filter_size": 5, "unfoldings": 3, "lr": 1e-2}),
+    "cscnet": (
+        "cscnet",
+        {"n_filters": 8, "filter_size": 5, "stride": 2, "unfoldings": 3, "lr": 1e-2},
+    ),
     "psd": ("psd", {"n_atoms": 48, "lr": 1e-2}),
     "lista": (
         "lista",

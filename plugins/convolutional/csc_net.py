@@ -10,7 +10,17 @@ CSCNet unties them (``tied=false``) and learns A, B, C and the per-filter thresh
 back-propagation on (noisy, clean) pairs, minimising ‖x̂ − x‖² (the task-driven dictionary of
 Mairal, Bach and Ponce 2012). Filters start as random zero-mean unit-norm filters scaled by
 1/√L, L = ‖D‖² (so the first forward pass is ISTA), thresholds at ``threshold`` · σ.
-Boundaries: the image is padded by reflection (one filter size) and cropped back.
+Boundaries: the image is padded by reflection (one filter size, plus s − 1 after with a
+stride s) and cropped back.
+
+``stride`` s > 1 places the filters on a grid of step s (z_k lives on the s-times coarser
+grid; Aᵀ is a strided correlation, B and C transposed strided convolutions), as CSCNet does
+(s = 8 with 11×11 filters): the strided dictionary is far less coherent than the
+convolutional one (Simon and Elad's argument for the stride), and each unfolding costs s²
+times less. The estimate then depends on where the grid falls, so at test time
+(``shift_ensemble``) it is averaged over the s² shifts of the grid, as they do, which also
+makes the model shift-invariant again; training uses one shift, and the random crops move the
+grid over the images.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from framework import register_model
-from framework.errors import ConfigError, check
+from framework.errors import ConfigError, ShapeError, check
 from framework.interfaces import ModelContext
 from plugins.convolutional.conv_dictionary import ConvDictionary
 from plugins.neural.blocks import (
@@ -43,9 +53,11 @@ from plugins.neural.blocks import (
 
 @dataclass
 class CscNetConfig(NeuralConfig):
-    n_filters: int = 64
-    filter_size: int = 7
-    unfoldings: int = 8  # ISTA steps after the first thresholding
+    n_filters: int = 175
+    filter_size: int = 11
+    unfoldings: int = 12  # ISTA steps after the first thresholding
+    stride: int = 8  # grid step of the maps (1: the plain convolutional model)
+    shift_ensemble: bool = True  # stride > 1: average the test estimate over the s² grid shifts
     tied: bool = False  # one dictionary for A, B and C (plain ISTA with learned filters)
     threshold: float = 0.1  # initial θ as a multiple of σ (on the data's scale)
     sigma: float = 25.0  # Gaussian noise (0–255 scale) added when the data come clean
@@ -63,6 +75,12 @@ class CscNetConfig(NeuralConfig):
             "filter_size",
             f"must be odd and >= 1, got {self.filter_size}",
         )
+        check(
+            1 <= self.stride <= self.filter_size,
+            "stride",
+            f"must be between 1 and filter_size ({self.filter_size}), got {self.stride}",
+            "a grid coarser than the filters leaves pixels that no filter covers",
+        )
         check(self.unfoldings >= 0, "unfoldings", f"must be >= 0, got {self.unfoldings}")
         check(self.threshold >= 0, "threshold", f"must be >= 0, got {self.threshold}")
         check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
@@ -71,13 +89,32 @@ class CscNetConfig(NeuralConfig):
         )
 
 
-def ista_filters(n_filters: int, size: int, seed: int) -> torch.Tensor:
+def strided_lipschitz(filters: torch.Tensor, stride: int, iterations: int = 100) -> float:
+    """An upper estimate of ‖D‖² for the synthesis Σ_k d_k * (z_k upsampled by ``stride``):
+    the exact circular bound of :class:`ConvDictionary` for stride 1; for stride > 1, power
+    iteration on DᵀD on a 16s × 16s image with 5 % margin (‖D_s‖ ≤ ‖D‖, but by far)."""
+    if stride == 1:
+        return ConvDictionary(filters).lipschitz()
+    pad, side = filters.shape[-1] // 2, 16 * stride
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(1, filters.shape[0], side, side, generator=gen, dtype=torch.float64)
+    w = filters.double()
+    norm = 0.0
+    for _ in range(iterations):
+        x = F.conv_transpose2d(z, w, stride=stride, padding=pad)
+        z = F.conv2d(x, w, stride=stride, padding=pad)
+        norm = float(z.norm())
+        z = z / norm
+    return 1.05 * norm
+
+
+def ista_filters(n_filters: int, size: int, seed: int, stride: int = 1) -> torch.Tensor:
     """Random zero-mean unit-norm filters (K, 1, s, s), scaled by 1/√L with L = ‖D‖²."""
     gen = torch.Generator().manual_seed(seed)
     w = torch.randn(n_filters, 1, size, size, generator=gen)
     w = w - w.mean(dim=(2, 3), keepdim=True)
     w = w / w.flatten(1).norm(dim=1)[:, None, None, None]
-    return w / math.sqrt(ConvDictionary(w).lipschitz())
+    return w / math.sqrt(strided_lipschitz(w, stride))
 
 
 @register_model("cscnet", config=CscNetConfig)
@@ -93,7 +130,7 @@ class CscNet(NeuralModule):
             raise ConfigError(
                 "dataset", f"model=cscnet codes grey images, got signals of shape {shape}"
             )
-        d = ista_filters(config.n_filters, config.filter_size, config.seed)
+        d = ista_filters(config.n_filters, config.filter_size, config.seed, config.stride)
         copies = 1 if config.tied else 3
         self.filters = nn.ParameterList(nn.Parameter(d.clone()) for _ in range(copies))
         theta = config.threshold * config.sigma / 255.0
@@ -112,30 +149,73 @@ class CscNet(NeuralModule):
         return self.filters[0] if self.config.tied else self.filters[2]
 
     def _correlate(self, images: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(images, self.analysis, padding=self.config.filter_size // 2)
+        c = self.config
+        return F.conv2d(images, self.analysis, stride=c.stride, padding=c.filter_size // 2)
 
-    def _synthesise(self, codes: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
-        return F.conv_transpose2d(codes, filters, padding=self.config.filter_size // 2)
+    def _synthesise(
+        self, codes: torch.Tensor, filters: torch.Tensor, size: tuple[int, int]
+    ) -> torch.Tensor:
+        """Σ_k f_k * z_k on an image of ``size``: the adjoint of :meth:`_correlate` there."""
+        c = self.config
+        extra = ((size[0] - 1) % c.stride, (size[1] - 1) % c.stride)
+        return F.conv_transpose2d(
+            codes, filters, stride=c.stride, padding=c.filter_size // 2, output_padding=extra
+        )
 
     def maps(self, centred: torch.Tensor) -> torch.Tensor:
-        """The sparse maps z^T (n, K, H, W) of zero-mean images (n, 1, H, W)."""
+        """The sparse maps z^T (n, K, H/s, W/s) of zero-mean images (n, 1, H, W)."""
+        size = (centred.shape[-2], centred.shape[-1])
         z = soft_threshold(self._correlate(centred), self.theta)
         for _ in range(self.config.unfoldings):
-            residual = self._synthesise(z, self.synthesis) - centred
+            residual = self._synthesise(z, self.synthesis, size) - centred
             z = soft_threshold(z - self._correlate(residual), self.theta)
         return z
 
-    def restore_with_maps(self, noisy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x̂ = Σ_k c_k * z_k + m on the reflection-padded image, cropped back, and the maps."""
-        pad = self.config.filter_size
-        padded = F.pad(noisy, (pad, pad, pad, pad), mode="reflect")
-        mean = padded.mean(dim=(2, 3), keepdim=True)
+    def restore_with_maps(
+        self, noisy: torch.Tensor, shifts: list[tuple[int, int]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x̂ = Σ_k c_k * z_k + m on the reflection-padded image, cropped back, and the maps.
+
+        ``shifts``: grid offsets (dy, dx) in [0, s)²; the image is padded by f + dy before and
+        f + s − 1 − dy after (the same size for every shift, so they run as one batch), and the
+        estimates come back stacked along the batch axis, shift by shift. Default: (0, 0)."""
+        f, s = self.config.filter_size, self.config.stride
+        h, w = noisy.shape[-2:]
+        if min(h, w) <= f + s - 1:
+            raise ShapeError(
+                f"model=cscnet pads images by reflection by {f + s - 1} pixels (filter_size "
+                f"{f}, stride {s}) and needs them larger than that, got {h}×{w}: use a larger "
+                "dataset.patch_size, or a smaller model.filter_size or model.stride"
+            )
+        shifts = shifts or [(0, 0)]
+        padded = torch.cat(
+            [
+                F.pad(noisy, (f + dx, f + s - 1 - dx, f + dy, f + s - 1 - dy), mode="reflect")
+                for dy, dx in shifts
+            ]
+        )
+        mean = noisy.mean(dim=(2, 3), keepdim=True).repeat(len(shifts), 1, 1, 1)
         z = self.maps(padded - mean)
-        estimate = self._synthesise(z, self.output) + mean
-        return estimate[..., pad:-pad, pad:-pad], z
+        size = (padded.shape[-2], padded.shape[-1])
+        estimate = (self._synthesise(z, self.output, size) + mean).split(noisy.shape[0])
+        crops = [
+            e[..., f + dy : f + dy + h, f + dx : f + dx + w]
+            for e, (dy, dx) in zip(estimate, shifts)
+        ]
+        return torch.cat(crops), z
 
     def restore(self, noisy: torch.Tensor) -> torch.Tensor:
-        return self.restore_with_maps(noisy)[0]
+        """The estimate; at test time with stride s > 1 and ``shift_ensemble``, the mean of
+        the estimates over all s² grid shifts (in chunks of 16 shifts)."""
+        s = self.config.stride
+        if self.training or s == 1 or not self.config.shift_ensemble:
+            return self.restore_with_maps(noisy)[0]
+        shifts = [(dy, dx) for dy in range(s) for dx in range(s)]
+        total = torch.zeros_like(noisy)
+        for start in range(0, len(shifts), 16):
+            chunk = shifts[start : start + 16]
+            total += self.restore_with_maps(noisy, chunk)[0].unflatten(0, (len(chunk), -1)).sum(0)
+        return total / len(shifts)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         images = as_images(x)
