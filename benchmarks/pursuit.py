@@ -7,6 +7,8 @@ budget and record the wall time of the first run whose mean relative objective g
 
     python benchmarks/pursuit.py            # full run (10,000 patches), ~5 minutes on 2 cores
     python benchmarks/pursuit.py --quick    # smoke run (2,000 patches)
+    python benchmarks/pursuit.py --device cuda --n 1000000 --skip "sklearn lasso_lars" \
+        "sklearn omp" --out benchmarks/results/gpu   # Sparseland on a GPU, references on the CPU
 
 Writes benchmarks/results/pursuit.json and pursuit.md. Needs the `bench` extra (spams-bin, sporco).
 """
@@ -89,13 +91,16 @@ def sweep(
 
 
 def lasso_solvers(
-    x: np.ndarray, d: np.ndarray, threads: int, dtype: torch.dtype
+    x: np.ndarray, d: np.ndarray, threads: int, dtype: torch.dtype, device: str = "cpu"
 ) -> dict[str, tuple[Callable[[int], np.ndarray], list[int]]]:
     import spams
     from sklearn.decomposition import sparse_encode
     from sporco.admm import bpdn
 
-    xt, dt = torch.tensor(x, dtype=dtype), torch.tensor(d, dtype=dtype)
+    # Sparseland on ``device``; the references on the CPU. A run's time includes bringing the
+    # codes back to the host (.cpu() waits for the device).
+    xt = torch.tensor(x, dtype=dtype, device=device)
+    dt = torch.tensor(d, dtype=dtype, device=device)
     xf, df = np.asfortranarray(x.T), np.asfortranarray(d)
 
     def sparseland(name: str, **params: Any) -> Callable[[int], np.ndarray]:
@@ -104,13 +109,13 @@ def lasso_solvers(
             pursuit = build(
                 "pursuit", name, lam=LAM, compute_gap=False, **params, **{key: budget, "tol": 0.0}
             )
-            return pursuit(xt, dt).double().numpy()
+            return pursuit(xt, dt).cpu().double().numpy()
 
         return run
 
     def active_set(budget: int) -> np.ndarray:
         pursuit = build("pursuit", "active_set", lam=LAM, max_iter=budget, tol=0.0)
-        return pursuit(xt, dt).double().numpy()
+        return pursuit(xt, dt).cpu().double().numpy()
 
     def sk_cd(budget: int) -> np.ndarray:
         return sparse_encode(
@@ -143,15 +148,28 @@ def lasso_solvers(
     }
 
 
-def matmul_gflops(n: int, dtype: torch.dtype) -> float:
-    a, b = torch.randn(n, 256, dtype=dtype), torch.randn(256, 64, dtype=dtype)
+def matmul_gflops(n: int, dtype: torch.dtype, device: str = "cpu") -> float:
+    a = torch.randn(n, 256, dtype=dtype, device=device)
+    b = torch.randn(256, 64, dtype=dtype, device=device)
     a @ b
-    _, seconds = timed(lambda: [a @ b for _ in range(20)])
+
+    def products() -> None:
+        for _ in range(20):
+            a @ b
+        if a.is_cuda:
+            torch.cuda.synchronize()
+
+    _, seconds = timed(products)
     return 20 * 2 * n * 256 * 64 / seconds / 1e9
 
 
 def omp_rows(
-    x: np.ndarray, d: np.ndarray, threads: int, dtype: torch.dtype
+    x: np.ndarray,
+    d: np.ndarray,
+    threads: int,
+    dtype: torch.dtype,
+    device: str = "cpu",
+    skip: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """OMP with k = 8 in float32 and float64 (Sparseland and SPAMS), and scikit-learn (float64).
 
@@ -163,8 +181,9 @@ def omp_rows(
     from sklearn.decomposition import sparse_encode
 
     def sparseland(precision: torch.dtype) -> Callable[[], np.ndarray]:
-        xt, dt = torch.tensor(x, dtype=precision), torch.tensor(d, dtype=precision)
-        return lambda: build("pursuit", "omp", k=8)(xt, dt).numpy()
+        xt = torch.tensor(x, dtype=precision, device=device)
+        dt = torch.tensor(d, dtype=precision, device=device)
+        return lambda: build("pursuit", "omp", k=8)(xt, dt).cpu().numpy()
 
     def spams_omp(precision: type) -> Callable[[], np.ndarray]:
         xf: np.ndarray = np.asfortranarray(x.T, dtype=precision)
@@ -184,6 +203,7 @@ def omp_rows(
             x, d.T, algorithm="omp", n_nonzero_coefs=8, n_jobs=threads
         ),
     }
+    runs = {name: fn for name, fn in runs.items() if not any(k in name for k in skip)}
     codes = {name: fn() for name, fn in runs.items()}  # warm-up (imports, thread pools)
     best = dict.fromkeys(runs, math.inf)
     for _ in range(7):
@@ -310,6 +330,12 @@ NOTES = [
 ]
 
 
+def device_name(device: str) -> str:
+    if torch.device(device).type == "cuda":
+        return f"CUDA ({torch.cuda.get_device_name(torch.device(device))}; references on the CPU)"
+    return "CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 patches, a smoke run")
@@ -319,6 +345,14 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=20.0, help="stop a sweep past this (s)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--report", action="store_true", help="rewrite the .md from the .json")
+    parser.add_argument("--device", default="cpu", help="Sparseland's device, e.g. cuda")
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        help="leave out the solvers whose name contains one of these (e.g. 'sklearn lasso_lars' "
+        "'sklearn omp' at 1,000,000 patches, where they take an hour)",
+    )
     args = parser.parse_args()
     if args.report:
         result = json.loads((args.out / "pursuit.json").read_text())
@@ -343,14 +377,15 @@ def main() -> None:
     p_star = objective(x, d, ref)
 
     print("lasso", flush=True)
-    solvers = lasso_solvers(x, d, args.threads, dtype)
+    solvers = lasso_solvers(x, d, args.threads, dtype, args.device)
+    solvers = {k: v for k, v in solvers.items() if not any(s in k for s in args.skip)}
     solvers["sparseland fista"][0](5)  # warm-up
     lasso = [
         sweep(name, run, budgets, x, d, p_star, args.limit)
         for name, (run, budgets) in solvers.items()
     ]
 
-    gflops = matmul_gflops(n, dtype)
+    gflops = matmul_gflops(n, dtype, args.device)
     per_iteration = {}
     for solver in ("fista", "admm"):
         run = solvers[f"sparseland {solver}"][0]
@@ -365,13 +400,13 @@ def main() -> None:
         }
     print("omp", flush=True)
     omp_load = round(os.getloadavg()[0], 1)
-    omp = omp_rows(x, d, args.threads, dtype)
+    omp = omp_rows(x, d, args.threads, dtype, args.device, tuple(args.skip))
     result = {
         "n_signals": n,
         "threads": args.threads,
         "dtype": str(dtype).replace("torch.", ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "device": "CPU",
+        "device": device_name(args.device),
         "load_average": load,
         "lambda": LAM,
         "gemm_gflops": gflops,
