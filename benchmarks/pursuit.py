@@ -148,6 +148,11 @@ def lasso_solvers(
     }
 
 
+def without(solvers: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
+    """The solvers whose name contains none of the ``skip`` strings."""
+    return {name: v for name, v in solvers.items() if not any(part in name for part in skip)}
+
+
 def matmul_gflops(n: int, dtype: torch.dtype, device: str = "cpu") -> float:
     a = torch.randn(n, 256, dtype=dtype, device=device)
     b = torch.randn(256, 64, dtype=dtype, device=device)
@@ -203,7 +208,7 @@ def omp_rows(
             x, d.T, algorithm="omp", n_nonzero_coefs=8, n_jobs=threads
         ),
     }
-    runs = {name: fn for name, fn in runs.items() if not any(k in name for k in skip)}
+    runs = without(runs, skip)
     codes = {name: fn() for name, fn in runs.items()}  # warm-up (imports, thread pools)
     best = dict.fromkeys(runs, math.inf)
     for _ in range(7):
@@ -377,8 +382,7 @@ def main() -> None:
     p_star = objective(x, d, ref)
 
     print("lasso", flush=True)
-    solvers = lasso_solvers(x, d, args.threads, dtype, args.device)
-    solvers = {k: v for k, v in solvers.items() if not any(s in k for s in args.skip)}
+    solvers = without(lasso_solvers(x, d, args.threads, dtype, args.device), tuple(args.skip))
     solvers["sparseland fista"][0](5)  # warm-up
     lasso = [
         sweep(name, run, budgets, x, d, p_star, args.limit)

@@ -187,12 +187,10 @@ def batch_omp(
         running = torch.ones(nb, dtype=torch.bool, device=device)
         if eps is not None:
             running &= error > eps
-
         for s in range(k):
             if not bool(running.any()):
                 break
             steps = max(steps, s + 1)
-            # α⁰ stays in the table; later α are scratch, overwritten by |α|.
             if mixed and s > 0:
                 # float32 error of α = α⁰ − Σ_t γ_t G_{I_t,:} after s atoms: the s + 1 terms,
                 # their weights and the s additions each err by 2⁻²⁴ of the terms' magnitude,
@@ -204,6 +202,7 @@ def batch_omp(
                     alpha, bound, partial(_exact_correlations, table, bag, weights, flat, s=s)
                 )
             else:
+                # α⁰ stays in the table; later α are scratch, overwritten by |α|.
                 j = _argmax_abs(alpha, scratch if s == 0 else alpha)
             torch.add(offsets, j, out=flat[s])
             best = alpha0_flat.index_select(0, flat[s])  # α⁰_j
