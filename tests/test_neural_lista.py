@@ -76,6 +76,69 @@ def test_lista_at_ista_values_equals_t_ista_iterations(
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("coupled", "momentum", "threshold", "positive"),
+    [
+        (True, False, "constant", False),  # LISTA-CP at ISTA's W: ISTA
+        (True, True, "constant", False),  # with FISTA's momenta: FISTA
+        (False, True, "input_norm", False),  # γ = 0 at the start: the thresholds are λ/L
+        (True, True, "input_norm", True),
+    ],
+)
+def test_lista_variants_start_as_ista_or_fista(
+    coupled: bool, momentum: bool, threshold: str, positive: bool
+) -> None:
+    x, _ = vectors()
+    n_layers = 9
+    pursuit = build("pursuit", "fista", lam=0.1, positive=positive)
+    config = make_config(
+        "model",
+        "lista",
+        n_layers=n_layers,
+        init="gaussian",
+        n_atoms=32,
+        coupled=coupled,
+        momentum=momentum,
+        threshold=threshold,
+    )
+    model = Lista(config, ModelContext(datamodule(x), pursuit=pursuit))
+    reference = build(
+        "pursuit",
+        "fista" if momentum else "ista",
+        lam=0.1,
+        max_iter=n_layers,
+        tol=0.0,
+        positive=positive,
+        compute_gap=False,
+    )
+    expected = reference(x, model.D)
+    with torch.no_grad():
+        got = model.encode(x)
+    assert (expected != 0).any()
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    if momentum:  # and FISTA's momentum does differ from ISTA here
+        ista = build("pursuit", "ista", lam=0.1, max_iter=n_layers, tol=0.0, compute_gap=False)
+        assert not torch.allclose(ista(x, model.D), expected, atol=1e-4)
+
+
+def test_coupled_lista_learns_only_w_and_its_input_norm_thresholds_scale_with_x() -> None:
+    x, _ = vectors(n=64)
+    model = lista(x, n_layers=3, n_atoms=32, coupled=True, threshold="input_norm")
+    names = {name for name, _ in model.network.named_parameters()}
+    assert names == {"w_e", "theta", "gamma"}  # S = I − W D is implied, not learned
+    with torch.no_grad():
+        # with θ = 0 the thresholds are 0.05‖x‖: a first layer h(W x) of scaled inputs scales
+        one_layer = lista(x, n_layers=1, n_atoms=32, threshold="input_norm")
+        one_layer.network.gamma.fill_(0.05)
+        one_layer.network.theta.zero_()
+        torch.testing.assert_close(one_layer.encode(3 * x), 3 * one_layer.encode(x))
+        v = x @ one_layer.network.w_e[0].T
+        expected = torch.sign(v) * torch.relu(v.abs() - 0.05 * x.norm(dim=1, keepdim=True))
+        torch.testing.assert_close(one_layer.encode(x), expected)
+    with pytest.raises(ConfigError, match="threshold"):
+        make_config("model", "lista", threshold="adaptive")
+
+
 def test_lista_learns_a_better_lasso_objective_than_its_ista_start() -> None:
     x, _ = vectors(n=512)
     train, held_out = x[:384], x[384:]

@@ -68,6 +68,19 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
         "lista",
         {"n_layers": 4, "n_atoms": 24, "init": "gaussian", "lr": 1e-2, "target": "fista"},
     ),
+    "lista_cp": (
+        "lista",
+        {
+            "n_layers": 4,
+            "n_atoms": 24,
+            "init": "gaussian",
+            "lr": 1e-2,
+            "target": "fista",
+            "coupled": True,
+            "momentum": True,
+            "threshold": "input_norm",
+        },
+    ),
 }
 
 
