@@ -3,6 +3,8 @@
     python benchmarks/neural.py lista psd digits denoise [--cnn-minutes 8 --dae-minutes 3]
 
 * lista: LISTA (T = 10) on held-out natural patches, Lasso objective against ISTA/FISTA.
+* lista_bound: conjugate gradients told the optimum's support, a reference for what 10 layers
+  (10 Gram products) can reach.
 * psd: PSD's encoder on held-out patches: closeness to the pursuit's codes, and its speed
   against FISTA run until it reaches the encoder's objective.
 * digits: PSD codes → linear classifier on digits, against the same classifier on pixels
@@ -179,6 +181,51 @@ def bench_lista(
     fista_100 = out["held_out_objective"]["fista_100"]
     out[f"target_met (lista_{n_layers} <= fista_100)"] = best <= fista_100
     return out
+
+
+def oracle_support_cg(x: torch.Tensor, D: torch.Tensor, optimum: torch.Tensor, steps: int) -> Any:
+    """Conjugate gradients on the Lasso restricted to the optimum's support and signs S, s:
+    G_SS z = D_Sᵀx − λ s_S from z = 0 (batched, one Gram product per step). On that support
+    the Lasso objective is this quadratic plus a constant, and CG's t-th iterate minimises it
+    over the Krylov space of t Gram products: the best t-step Krylov method, told the support.
+    Returns the iterates after 1, …, ``steps`` steps."""
+    mask = (optimum != 0).to(x.dtype)
+    gram = D.T @ D
+    b = mask * (x @ D - LAM * torch.sign(optimum))
+    z, r = torch.zeros_like(b), b.clone()
+    p, rr = r.clone(), (r * r).sum(1, keepdim=True)
+    iterates = []
+    for _ in range(steps):
+        ap = mask * ((mask * p) @ gram)
+        alpha = rr / (p * ap).sum(1, keepdim=True).clamp_min(1e-300)
+        z, r = z + alpha * p, r - alpha * ap
+        rr_next = (r * r).sum(1, keepdim=True)
+        p, rr = r + rr_next / rr.clamp_min(1e-300) * p, rr_next
+        iterates.append(z)
+    return iterates
+
+
+def bench_lista_bound() -> dict[str, Any]:
+    """What 10 Gram products can reach on the held-out patches when the support is known."""
+    x = patches().splits["test"].x.double()
+    D = dct_dictionary(8, 128).double()
+
+    def gaps(z: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (x - z @ D.T).pow(2).sum(1) + LAM * z.abs().sum(1) - best
+
+    optimum = build("pursuit", "fista", lam=LAM, max_iter=5000, tol=0.0, compute_gap=False)(x, D)
+    best = 0.5 * (x - optimum @ D.T).pow(2).sum(1) + LAM * optimum.abs().sum(1)
+    fista = build("pursuit", "fista", lam=LAM, max_iter=100, tol=0.0, compute_gap=False)
+    top = x.norm(dim=1).argsort()[-len(x) // 5 :]  # the 20 % of patches of largest norm
+    rows = {"fista_100": gaps(fista(x, D))}
+    for t, z in enumerate(oracle_support_cg(x, D, optimum, 20), start=1):
+        if t in (5, 10, 15, 20):
+            rows[f"oracle_support_cg_{t}"] = gaps(z)
+    return {
+        "data": "as lista; optimum: FISTA-5000 in float64",
+        "mean_gap_to_optimum": {name: float(g.mean()) for name, g in rows.items()},
+        "mean_gap_top_norm_quintile": {name: float(g[top].mean()) for name, g in rows.items()},
+    }
 
 
 def bench_psd(steps: int) -> dict[str, Any]:
@@ -366,11 +413,12 @@ def bench_denoise(
 
 NOTES = """## Notes
 
-* Commands of the recorded runs: `python benchmarks/neural.py lista` (section lista);
-  `python benchmarks/neural.py lista --lista-layers 20 --lista-variants lista_cp_momentum_norm
-  --key-suffix _20_layers`; `python benchmarks/neural.py psd digits`; denoise: see below (all
-  with one torch thread, `OMP_NUM_THREADS=1`). Section lista_8000_steps is an earlier run of
-  the former lista defaults (constant lr 1e-3, batch 256, no symmetries), kept for comparison.
+* Commands of the recorded runs: `python benchmarks/neural.py lista` (section lista); `python
+  benchmarks/neural.py lista --lista-layers 20 --lista-variants lista_cp_momentum_norm
+  --key-suffix _20_layers`; `python benchmarks/neural.py lista_bound`; `python
+  benchmarks/neural.py psd digits`; denoise: see below (all with one torch thread,
+  `OMP_NUM_THREADS=1`). Section lista_8000_steps is an earlier run of the former lista defaults
+  (constant lr 1e-3, batch 256, no symmetries), kept for comparison.
 * The VM's 2 cores were shared with other jobs (load ≈ 10–13) during these runs, so wall
   times are several times the CPU times, and the microsecond timings of the psd and lista parts
   are noisy (both sides timed in the same process, one thread, median of 5; FISTA-100 took 117
@@ -385,27 +433,34 @@ NOTES = """## Notes
   whole gap is on the top quintile (norm ≈ 0.86, ≈ 38 of 128 atoms active), 6.8e-5 there.
   LISTA-CP-10 (24000 steps) leaves 2.5e-4 on that quintile and 1.4e-5 on the next: to match
   FISTA-100 it would have to be nearly exact on the sparse patches and 4× better on the dense
-  ones. Session-5 study (stand-alone loop, same data and training, not kept): coupling (S = I − W
-  D, Chen et al. 2018) is the largest step (0.015563 alone, against 0.015599 untied); with
-  momentum and input-norm thresholds 0.015496; 24000 steps instead of 6000: 0.015499 (a plateau,
-  not under-training); also tried and not better: a residual-norm threshold (0.015500; both norms:
-  0.015502 at 4000 steps), per-unit momenta (0.015499), lr 5e-4 (0.015501) or 3e-3 (0.015516),
-  batch 2048, W tied across layers with per-layer step sizes (0.01553 at 4000 steps), learned
-  per-layer D in the coupled layer (worse at 2000 steps), on untied LISTA a second learned memory
-  matrix (0.015557), twice as many units as atoms (duplicated dictionary, summed halves: 0.015578
-  for plain LISTA), a smoothed threshold (worse with coupling), a learned dictionary in place of
-  the DCT (LISTA-10 further from its FISTA-100: gap 6e-4). Capacity: trained and tested on the
-  same 4096 patches (no symmetries), plain LISTA-10 does beat FISTA-100 there (gap 1.6e-5 against
-  1.8e-5); on the patch distribution it does not. Unfolded networks gain most in their first
-  layers and approach the base algorithm's rate later (Ablin, Moreau, Massias and Gramfort 2019),
-  which is what the 10 → 20 layer result shows (FISTA-67 → FISTA-85). Earlier sessions: a cosine
-  lr decay to 0 and the 8 symmetries of the square as augmentation took plain LISTA from FISTA-18
-  (constant lr, no symmetries; section lista_8000_steps) to FISTA-41; on a 512-patch set a
-  smoothed threshold sign(v)·τ·softplus((|v| − θ)/τ) removes a dead-zone plateau (soft
-  thresholding passes no gradient to a code that is zero but should not be) but does not help on
-  the distribution; learned momentum on untied LISTA reached FISTA-50 after 24000 steps;
-  supervising every layer did not help. Code matching (target=fista) was 0.016906 with the former
-  defaults and was not rerun: it runs FISTA on every batch (861 s for 2000 steps of 256).
+  ones. A bound on what 10 layers can do (section lista_bound): conjugate gradients on the Lasso
+  restricted to the optimum's support and signs, i.e. the best iterate of 10 Gram products when
+  the support is given, leaves a gap of 5.0e-5 (2.5e-4 on the top quintile): the same as
+  LISTA-CP-10 (5.0e-5, 2.5e-4), which has to find the support as well. CG needs 15 steps (1.3e-5)
+  to match FISTA-100. A LISTA layer costs one Gram product, but its learned W is not confined to
+  that Krylov space (a preconditioner fixed for all inputs), so this is strong evidence rather
+  than a proof that 10 layers cannot reach FISTA-100 here. Session-5 study (stand-alone loop, same
+  data and training, not kept): coupling (S = I − W D, Chen et al. 2018) is the largest step
+  (0.015563 alone, against 0.015599 untied); with momentum and input-norm thresholds 0.015496;
+  24000 steps instead of 6000: 0.015499 (a plateau, not under-training); also tried and not
+  better: a residual-norm threshold (0.015500; both norms: 0.015502 at 4000 steps), per-unit
+  momenta (0.015499), lr 5e-4 (0.015501) or 3e-3 (0.015516), batch 2048, W tied across layers with
+  per-layer step sizes (0.01553 at 4000 steps), learned per-layer D in the coupled layer (worse at
+  2000 steps), on untied LISTA a second learned memory matrix (0.015557), twice as many units as
+  atoms (duplicated dictionary, summed halves: 0.015578 for plain LISTA), a smoothed threshold
+  (worse with coupling), a learned dictionary in place of the DCT (LISTA-10 further from its
+  FISTA-100: gap 6e-4). Capacity: trained and tested on the same 4096 patches (no symmetries),
+  plain LISTA-10 does beat FISTA-100 there (gap 1.6e-5 against 1.8e-5); on the patch distribution
+  it does not. Unfolded networks gain most in their first layers and approach the base algorithm's
+  rate later (Ablin, Moreau, Massias and Gramfort 2019), which is what the 10 → 20 layer result
+  shows (FISTA-67 → FISTA-85). Earlier sessions: a cosine lr decay to 0 and the 8 symmetries of
+  the square as augmentation took plain LISTA from FISTA-18 (constant lr, no symmetries; section
+  lista_8000_steps) to FISTA-41; on a 512-patch set a smoothed threshold sign(v)·τ·softplus((|v| −
+  θ)/τ) removes a dead-zone plateau (soft thresholding passes no gradient to a code that is zero
+  but should not be) but does not help on the distribution; learned momentum on untied LISTA
+  reached FISTA-50 after 24000 steps; supervising every layer did not help. Code matching
+  (target=fista) was 0.016906 with the former defaults and was not rerun: it runs FISTA on every
+  batch (861 s for 2000 steps of 256).
 * psd: FISTA timed with the framework's pursuit (Lipschitz constant computed per call, as in
   use); the encoder's codes have a higher objective than converged FISTA (0.0262 vs 0.0147);
   FISTA reaches the encoder's objective after 4 iterations.
@@ -524,6 +579,7 @@ def main() -> None:
             args.lista_variants,
             args.lista_layers,
         ),
+        "lista_bound": bench_lista_bound,
         "psd": lambda: bench_psd(args.psd_steps),
         "digits": lambda: bench_digits(args.digits_epochs),
         "denoise": lambda: bench_denoise(
