@@ -183,24 +183,36 @@ def bench_lista(
     return out
 
 
-def oracle_support_cg(x: torch.Tensor, D: torch.Tensor, optimum: torch.Tensor, steps: int) -> Any:
+def oracle_support_cg(
+    x: torch.Tensor,
+    D: torch.Tensor,
+    optimum: torch.Tensor,
+    steps: int,
+    preconditioner: torch.Tensor | None = None,
+) -> list[torch.Tensor]:
     """Conjugate gradients on the Lasso restricted to the optimum's support and signs S, s:
     G_SS z = D_Sᵀx − λ s_S from z = 0 (batched, one Gram product per step). On that support
     the Lasso objective is this quadratic plus a constant, and CG's t-th iterate minimises it
     over the Krylov space of t Gram products: the best t-step Krylov method, told the support.
+    ``preconditioner``: a fixed SPD k × k matrix P, used through its block P_SS (PCG).
     Returns the iterates after 1, …, ``steps`` steps."""
     mask = (optimum != 0).to(x.dtype)
     gram = D.T @ D
-    b = mask * (x @ D - LAM * torch.sign(optimum))
-    z, r = torch.zeros_like(b), b.clone()
-    p, rr = r.clone(), (r * r).sum(1, keepdim=True)
+
+    def precondition(r: torch.Tensor) -> torch.Tensor:
+        return r if preconditioner is None else mask * (r @ preconditioner)
+
+    r = mask * (x @ D - LAM * torch.sign(optimum))
+    z, u = torch.zeros_like(r), precondition(r)
+    p, ru = u.clone(), (r * u).sum(1, keepdim=True)
     iterates = []
     for _ in range(steps):
         ap = mask * ((mask * p) @ gram)
-        alpha = rr / (p * ap).sum(1, keepdim=True).clamp_min(1e-300)
+        alpha = ru / (p * ap).sum(1, keepdim=True).clamp_min(1e-300)
         z, r = z + alpha * p, r - alpha * ap
-        rr_next = (r * r).sum(1, keepdim=True)
-        p, rr = r + rr_next / rr.clamp_min(1e-300) * p, rr_next
+        u = precondition(r)
+        ru_next = (r * u).sum(1, keepdim=True)
+        p, ru = u + ru_next / ru.clamp_min(1e-300) * p, ru_next
         iterates.append(z)
     return iterates
 
@@ -221,6 +233,12 @@ def bench_lista_bound() -> dict[str, Any]:
     for t, z in enumerate(oracle_support_cg(x, D, optimum, 20), start=1):
         if t in (5, 10, 15, 20):
             rows[f"oracle_support_cg_{t}"] = gaps(z)
+    eye = torch.eye(D.shape[1], dtype=D.dtype)
+    for delta in (0.1, 0.5, 2.0, 10.0):  # a fixed preconditioner, as a learned W could hold
+        P = torch.linalg.inv(D.T @ D + delta * eye)
+        rows[f"oracle_support_pcg_10 (P = (G + {delta:g} I)⁻¹)"] = gaps(
+            oracle_support_cg(x, D, optimum, 10, P)[-1]
+        )
     return {
         "data": "as lista; optimum: FISTA-5000 in float64",
         "mean_gap_to_optimum": {name: float(g.mean()) for name, g in rows.items()},
