@@ -457,28 +457,30 @@ NOTES = """## Notes
   LISTA-CP-10 (5.0e-5, 2.5e-4), which has to find the support as well. CG needs 15 steps (1.3e-5)
   to match FISTA-100. A LISTA layer costs one Gram product, but its learned W is not confined to
   that Krylov space (a preconditioner fixed for all inputs), so this is strong evidence rather
-  than a proof that 10 layers cannot reach FISTA-100 here. Session-5 study (stand-alone loop, same
-  data and training, not kept): coupling (S = I − W D, Chen et al. 2018) is the largest step
-  (0.015563 alone, against 0.015599 untied); with momentum and input-norm thresholds 0.015496;
-  24000 steps instead of 6000: 0.015499 (a plateau, not under-training); also tried and not
-  better: a residual-norm threshold (0.015500; both norms: 0.015502 at 4000 steps), per-unit
-  momenta (0.015499), lr 5e-4 (0.015501) or 3e-3 (0.015516), batch 2048, W tied across layers with
-  per-layer step sizes (0.01553 at 4000 steps), learned per-layer D in the coupled layer (worse at
-  2000 steps), on untied LISTA a second learned memory matrix (0.015557), twice as many units as
-  atoms (duplicated dictionary, summed halves: 0.015578 for plain LISTA), a smoothed threshold
-  (worse with coupling), a learned dictionary in place of the DCT (LISTA-10 further from its
-  FISTA-100: gap 6e-4). Capacity: trained and tested on the same 4096 patches (no symmetries),
-  plain LISTA-10 does beat FISTA-100 there (gap 1.6e-5 against 1.8e-5); on the patch distribution
-  it does not. Unfolded networks gain most in their first layers and approach the base algorithm's
-  rate later (Ablin, Moreau, Massias and Gramfort 2019), which is what the 10 → 20 layer result
-  shows (FISTA-67 → FISTA-85). Earlier sessions: a cosine lr decay to 0 and the 8 symmetries of
-  the square as augmentation took plain LISTA from FISTA-18 (constant lr, no symmetries; section
-  lista_8000_steps) to FISTA-41; on a 512-patch set a smoothed threshold sign(v)·τ·softplus((|v| −
-  θ)/τ) removes a dead-zone plateau (soft thresholding passes no gradient to a code that is zero
-  but should not be) but does not help on the distribution; learned momentum on untied LISTA
-  reached FISTA-50 after 24000 steps; supervising every layer did not help. Code matching
-  (target=fista) was 0.016906 with the former defaults and was not rerun: it runs FISTA on every
-  batch (861 s for 2000 steps of 256).
+  than a proof that 10 layers cannot reach FISTA-100 here; even told the support, PCG-10 with the
+  best of these fixed preconditioners, (G + 0.5 I)⁻¹, leaves 1.86e-5. LISTA-CP-10 with W
+  initialised at (G + δI)⁻¹Dᵀ (δ = 0.5, 2) in place of Dᵀ/L ends on the same plateau (0.015495,
+  0.015493). Session-5 study (stand-alone loop, same data and training, not kept): coupling (S = I
+  − W D, Chen et al. 2018) is the largest step (0.015563 alone, against 0.015599 untied); with
+  momentum and input-norm thresholds 0.015496; 24000 steps instead of 6000: 0.015499 (a plateau,
+  not under-training); also tried and not better: a residual-norm threshold (0.015500; both norms:
+  0.015502 at 4000 steps), per-unit momenta (0.015499), lr 5e-4 (0.015501) or 3e-3 (0.015516),
+  batch 2048, W tied across layers with per-layer step sizes (0.01553 at 4000 steps), learned
+  per-layer D in the coupled layer (worse at 2000 steps), on untied LISTA a second learned memory
+  matrix (0.015557), twice as many units as atoms (duplicated dictionary, summed halves: 0.015578
+  for plain LISTA), a smoothed threshold (worse with coupling), a learned dictionary in place of
+  the DCT (LISTA-10 further from its FISTA-100: gap 6e-4). Capacity: trained and tested on the
+  same 4096 patches (no symmetries), plain LISTA-10 does beat FISTA-100 there (gap 1.6e-5 against
+  1.8e-5); on the patch distribution it does not. Unfolded networks gain most in their first
+  layers and approach the base algorithm's rate later (Ablin, Moreau, Massias and Gramfort 2019),
+  which is what the 10 → 20 layer result shows (FISTA-67 → FISTA-85). Earlier sessions: a cosine
+  lr decay to 0 and the 8 symmetries of the square as augmentation took plain LISTA from FISTA-18
+  (constant lr, no symmetries; section lista_8000_steps) to FISTA-41; on a 512-patch set a
+  smoothed threshold sign(v)·τ·softplus((|v| − θ)/τ) removes a dead-zone plateau (soft
+  thresholding passes no gradient to a code that is zero but should not be) but does not help on
+  the distribution; learned momentum on untied LISTA reached FISTA-50 after 24000 steps;
+  supervising every layer did not help. Code matching (target=fista) was 0.016906 with the former
+  defaults and was not rerun: it runs FISTA on every batch (861 s for 2000 steps of 256).
 * psd: FISTA timed with the framework's pursuit (Lipschitz constant computed per call, as in
   use); the encoder's codes have a higher objective than converged FISTA (0.0262 vs 0.0147);
   FISTA reaches the encoder's objective after 4 iterations.
