@@ -144,13 +144,17 @@ def fista_momenta(n_layers: int) -> torch.Tensor:
 class UnrolledIsta(nn.Module):
     """T layers z ← h_θ(W_e x + S z); weights start at the ISTA values of D and λ.
 
-    ``coupled`` (LISTA-CP, Chen, Liu, Wang and Yin 2018, eq. 13): the layer is
-    z ← h_θ(z + W (x − D z)), i.e. S = I − W D with only W (k × m) learned; every layer is
-    driven by its residual. ``momentum``: layer t gets y = z + β_t (z − z_prev) in place of z,
-    β_t learned from FISTA's values, so that coupled with momentum the untrained network is
-    T iterations of FISTA. ``threshold="input_norm"``: θ_t + γ_t‖x‖₂ per unit, γ_t learned
-    from 0: the Lasso's support size grows with ‖x‖/λ, and one set of thresholds must
-    otherwise serve patches whose norms span two decades.
+    ``coupled`` (LISTA-CP, Chen, Liu, Wang and Yin 2018, "Theoretical linear convergence of
+    unfolded ISTA"): the layer is z ← h_θ(z + W (x − D z)), i.e. S = I − W D with only
+    W (k × m) learned; every layer is driven by its residual.
+
+    ``momentum``: layer t gets y = z + β_t (z − z_prev) in place of z, β_t learned from
+    FISTA's values, so that coupled with momentum the untrained network is T iterations of
+    FISTA.
+
+    ``threshold="input_norm"``: θ_t + γ_t‖x‖₂ per unit, γ_t learned from 0: the Lasso's
+    support size grows with ‖x‖/λ, and one set of thresholds must otherwise serve patches
+    whose norms span two decades.
     """
 
     D: torch.Tensor  # the fixed dictionary (a buffer), used by the coupled layers
