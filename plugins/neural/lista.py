@@ -155,9 +155,10 @@ class UnrolledIsta(nn.Module):
     ``threshold="input_norm"``: θ_t + γ_t‖x‖₂ per unit, γ_t learned from 0: the Lasso's
     support size grows with ‖x‖/λ, and one set of thresholds must otherwise serve patches
     whose norms span two decades.
-    """
 
-    D: torch.Tensor  # the fixed dictionary (a buffer), used by the coupled layers
+    ``forward(x, D)`` takes the fixed dictionary (the model's buffer), which the coupled
+    layers use.
+    """
 
     def __init__(
         self,
@@ -178,7 +179,6 @@ class UnrolledIsta(nn.Module):
         if not coupled:
             s = torch.eye(k) - D.T @ D / lipschitz
             self.s = nn.Parameter(s.expand(copies, -1, -1).clone())
-        self.register_buffer("D", D.clone(), persistent=False)
         self.theta = nn.Parameter(torch.full((copies, k), lam / lipschitz))
         if threshold == "input_norm":
             self.gamma = nn.Parameter(torch.zeros(copies, k))
@@ -190,7 +190,7 @@ class UnrolledIsta(nn.Module):
     def shrink(self, v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return torch.relu(v - theta) if self.positive else soft_threshold(v, theta)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         scale = x.norm(dim=1, keepdim=True) if self.threshold == "input_norm" else None
 
         def layer(i: int, v: torch.Tensor) -> torch.Tensor:
@@ -203,7 +203,7 @@ class UnrolledIsta(nn.Module):
             i = 0 if self.tied else t
             y = z + self.beta[t - 1] * (z - z_prev) if self.momentum else z
             if self.coupled:
-                v = y + (x - y @ self.D.T) @ self.w_e[i].T
+                v = y + (x - y @ D.T) @ self.w_e[i].T
             else:
                 v = x @ self.w_e[i].T + y @ self.s[i].T
             z_prev, z = z, layer(i, v)
@@ -250,7 +250,7 @@ class Lista(NeuralModule):
         self.square_side = shape[0] if square else 0
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(as_rows(x))
+        return self.network(as_rows(x), self.D)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return codes @ self.D.T
