@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -23,11 +26,26 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *session.posargs)
 
 
+def typecheck_tree() -> None:
+    """Lay out ``.typecheck/sparseland/`` as the installed package: links to every entry of
+    framework/ and a ``plugins`` link to plugins/, so mypy sees the code under its import name."""
+    root = Path(__file__).parent
+    tree = root / ".typecheck" / "sparseland"
+    if tree.exists():
+        shutil.rmtree(tree)
+    tree.mkdir(parents=True)
+    for entry in (root / "framework").iterdir():
+        if entry.name != "__pycache__":
+            (tree / entry.name).symlink_to(entry.resolve())
+    (tree / "plugins").symlink_to((root / "plugins").resolve())
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     install(session)
     session.run("ruff", "check", "framework", "plugins", "tests", "benchmarks", "noxfile.py")
     session.run("ruff", "format", "--check", "framework", "plugins")
+    typecheck_tree()
     session.run("mypy")
 
 

@@ -103,10 +103,10 @@ def bench_csc(lam: float = 0.05, target: float = 1e-4, max_iter: int = 150) -> d
 
     sporco.fft.pyfftw_threads = torch.get_num_threads()  # the same thread count for everyone
 
-    from framework import build
-    from framework.lasso import lasso_objective
-    from plugins.convolutional.conv_dictionary import ConvDictionary
-    from plugins.convolutional.csc_admm import CscAdmmConfig, csc_admm
+    from sparseland import build
+    from sparseland.lasso import lasso_objective
+    from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
+    from sparseland.plugins.convolutional.csc_admm import CscAdmmConfig, csc_admm
 
     high = camera_highpass()
     d = util.convdicts()["G:8x8x32"]  # 32 learned 8×8 filters shipped with sporco
@@ -215,7 +215,7 @@ def bench_csc(lam: float = 0.05, target: float = 1e-4, max_iter: int = 150) -> d
 
 def bench_fft(n_filters: int = 16, repeats: int = 3) -> dict[str, Any]:
     """forward + adjoint of a ConvDictionary (circular), FFT vs direct, by image/filter size."""
-    from plugins.convolutional.conv_dictionary import ConvDictionary
+    from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
 
     rows = []
     for size in (32, 64, 128, 256):
@@ -256,10 +256,10 @@ def bench_denoise(
     (512×512) at σ = 25 with λ = scale·σ; PSNR against the clean image."""
     from types import SimpleNamespace
 
-    from framework import build, metrics
-    from framework.interfaces import ModelContext
-    from plugins.convolutional.csc_model import CSCConfig, CSCModel
-    from plugins.datasets.natural_images import load_image
+    from sparseland import build, metrics
+    from sparseland.interfaces import ModelContext
+    from sparseland.plugins.convolutional.csc_model import CSCConfig, CSCModel
+    from sparseland.plugins.datasets.natural_images import load_image
 
     torch.manual_seed(0)
     train = [load_image(name) for name in ("astronaut", "coffee", "chelsea", "brick", "coins")]
@@ -323,8 +323,8 @@ def bench_classify(epochs: int = 15, unfoldings: int = 5) -> dict[str, Any]:
 
     from hydra import compose, initialize_config_dir
 
-    from framework.app import config_dir, prepare
-    from framework.runner import run
+    from sparseland.app import config_dir, prepare
+    from sparseland.runner import run
 
     prepare()
     rows = []

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from framework import build, registry
-from framework.interfaces import ModelContext
+from sparseland import build, registry
+from sparseland.interfaces import ModelContext
 
 RESULTS = Path(__file__).parent / "results"
 JSON = RESULTS / "learners.json"
@@ -84,8 +84,8 @@ def learn(
 
 
 def recovery(only: tuple[str, ...] = (), seeds: int = 10) -> None:
-    from plugins.models.batch_omp import batch_omp
-    from plugins.tasks.recover import recovery_rate
+    from sparseland.plugins.models.batch_omp import batch_omp
+    from sparseland.plugins.tasks.recover import recovery_rate
 
     variants: dict[str, tuple[str, dict[str, Any], int, int | None]] = {
         "ksvd (80 it., OMP k=3)": ("ksvd", {}, 80, None),
@@ -176,7 +176,7 @@ def denoise(sigmas: tuple[float, ...] = (25.0, 15.0, 50.0), epochs: int = 10) ->
                 )
                 trainer.fit(model, datamodule=dm)
             train_s = time.perf_counter() - start
-            from plugins.tasks.denoise import Denoise
+            from sparseland.plugins.tasks.denoise import Denoise
 
             task = Denoise(registry.make_config("task", "denoise", log_images=False))
             metrics = task.run(model, dm, tracker=None)
@@ -190,8 +190,8 @@ def denoise(sigmas: tuple[float, ...] = (25.0, 15.0, 50.0), epochs: int = 10) ->
 
 STREAM_CHILD = """
 import resource, sys, time, torch, lightning as L
-from framework import build, registry
-from framework.interfaces import ModelContext
+from sparseland import build, registry
+from sparseland.interfaces import ModelContext
 n = int(sys.argv[1])
 pre = build("preprocess", "dc")
 dm = registry.get("dataset", "streaming_patches").cls(
@@ -241,8 +241,8 @@ def speed(n_train: int = 100_000, n_test: int = 2000, budget_s: float = 90.0) ->
     method's dictionary (ADMM to a relative change of 1e-7, float64) at several wall-clock
     points: up to ``budget_s`` for scikit-learn and SPAMS, up to a third of it for ours (the
     issue's target: SPAMS's objective at 90 s in at most 30 s)."""
-    from plugins.datasets.natural_images import load_image
-    from plugins.preprocess.patches import random_patches
+    from sparseland.plugins.datasets.natural_images import load_image
+    from sparseland.plugins.preprocess.patches import random_patches
 
     g = torch.Generator().manual_seed(0)
     train_imgs = [load_image(n) for n in ("astronaut", "coffee", "chelsea", "rocket", "clock")]

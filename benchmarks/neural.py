@@ -32,10 +32,10 @@ from typing import Any
 import lightning as L
 import torch
 
-from framework import build
-from framework.interfaces import ModelContext
-from framework.operators import dct_dictionary
-from framework.registry import get, load_plugins, make_config
+from sparseland import build
+from sparseland.interfaces import ModelContext
+from sparseland.operators import dct_dictionary
+from sparseland.registry import get, load_plugins, make_config
 
 RESULTS = Path(__file__).parent / "results"
 LAM = 0.02  # λ for patches (DC removed, mean norm ≈ 0.22): FISTA codes have ≈ 11 of 128 non-zeros
@@ -294,8 +294,8 @@ def bench_psd(steps: int) -> dict[str, Any]:
 def harness_run(overrides: list[str]) -> dict[str, float]:
     from hydra import compose, initialize_config_dir
 
-    from framework.app import config_dir, prepare
-    from framework.runner import run
+    from sparseland.app import config_dir, prepare
+    from sparseland.runner import run
 
     prepare()
     outputs = Path(tempfile.mkdtemp(prefix="neural_bench_"))
@@ -341,7 +341,7 @@ def bench_digits(epochs: int) -> dict[str, Any]:
 
 
 def camera_psnr(model: Any) -> float:
-    from plugins.datasets.natural_images import load_image
+    from sparseland.plugins.datasets.natural_images import load_image
 
     clean = load_image("camera")
     gen = torch.Generator().manual_seed(0)
@@ -364,7 +364,7 @@ def bench_denoise(
     crop: int,
     batch: int,
 ) -> dict[str, Any]:
-    from plugins.datasets.natural_images import load_image
+    from sparseland.plugins.datasets.natural_images import load_image
 
     config = make_config(
         "dataset", "image_crops", crop_size=crop, batch_size=batch, n_train=batch * 400

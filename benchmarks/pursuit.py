@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from framework import build
-from framework.operators import dct_dictionary
+from sparseland import build
+from sparseland.operators import dct_dictionary
 
 LAM = 0.1
 TARGETS = (1e-3, 1e-5)

@@ -3,7 +3,7 @@
 The core knows no method; every method is a plugin (see ``plugins/`` and docs/plugins.md).
 """
 
-from framework.registry import (
+from sparseland.registry import (
     PluginConfig,
     build,
     register_dataset,

@@ -9,21 +9,21 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from framework.errors import SparselandError
+from sparseland.errors import SparselandError
 
 log = logging.getLogger("sparseland")
 
 
 def config_dir() -> Path:
     """The shipped configs: ``framework/conf`` (a link to the repo's ``conf/``)."""
-    return Path(str(files("framework") / "conf")).resolve()
+    return Path(str(files("sparseland") / "conf")).resolve()
 
 
 def prepare() -> None:
     """Load the plugins and publish every config (typed plugin configs, plugin YAML presets)."""
-    from framework.config import register_framework_configs
-    from framework.presets import register_plugin_presets
-    from framework.registry import load_plugins
+    from sparseland.config import register_framework_configs
+    from sparseland.presets import register_plugin_presets
+    from sparseland.registry import load_plugins
 
     load_plugins()
     register_resolvers()
@@ -52,8 +52,8 @@ def preflight(overrides: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from framework import registry
-    from framework.errors import ConfigError
+    from sparseland import registry
+    from sparseland.errors import ConfigError
 
     parser = OverridesParser.create()
     parsed = []
@@ -102,7 +102,7 @@ def job(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from framework.runner import run
+    from sparseland.runner import run
 
     in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:

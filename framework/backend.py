@@ -12,7 +12,7 @@ from typing import Any
 import array_api_compat
 import torch
 
-from framework.errors import BackendUnavailableError
+from sparseland.errors import BackendUnavailableError
 
 BACKENDS = ("torch", "cupy")
 

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from framework import registry
+from sparseland import registry
 
 
 def describe(kind: str | None = None) -> str:

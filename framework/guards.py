@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 
-from framework.errors import NonFiniteError
+from sparseland.errors import NonFiniteError
 
 
 class DivergenceGuard(L.Callback):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from framework.backend import namespace
-from framework.operators import LinearOperator
+from sparseland.backend import namespace
+from sparseland.operators import LinearOperator
 
 
 def _flat(xp: Any, a: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from framework.interfaces.learner import DictionaryLearner
+from sparseland.interfaces.learner import DictionaryLearner
 
 
 class LearnerOptimizer(torch.optim.Optimizer):

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from framework.backend import namespace
+from sparseland.backend import namespace
 
 
 class LinearOperator(ABC):
@@ -106,7 +106,7 @@ class MatrixOperator(LinearOperator):
         return signals @ self._matrix
 
     def code_shape(self, signals: Any) -> tuple[int, ...]:
-        from framework.errors import ShapeError
+        from sparseland.errors import ShapeError
 
         if signals.ndim != 2 or signals.shape[1] != self.signal_dim:
             raise ShapeError(
@@ -128,7 +128,7 @@ class MatrixOperator(LinearOperator):
         return self._lipschitz
 
     def to_backend(self, backend: str) -> MatrixOperator:
-        from framework.backend import to_backend
+        from sparseland.backend import to_backend
 
         if not isinstance(self._matrix, torch.Tensor):
             return self

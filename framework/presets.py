@@ -15,7 +15,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from framework.registry import ENTRY_POINT_GROUP
+from sparseland.registry import ENTRY_POINT_GROUP
 
 
 def plugin_conf_dirs() -> list[Path]:

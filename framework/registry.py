@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from framework.errors import ConfigError, DuplicatePluginError, UnknownPluginError
+from sparseland.errors import ConfigError, DuplicatePluginError, UnknownPluginError
 
 ENTRY_POINT_GROUP = "sparseland.plugins"
 

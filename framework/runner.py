@@ -19,18 +19,18 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from framework import distributed, registry
-from framework.errors import SparselandError, TrackingUnavailableError
-from framework.guards import DivergenceGuard
-from framework.images import atoms_grid
-from framework.interfaces import ModelContext, SparselandDataModule, SparselandModule, Task
-from framework.spec import RunSpec, validate
-from framework.tracking import Tracker, flatten_config, open_store, resolve_tracking_uri
-from framework.tracking.fingerprint import TAG as HASH_TAG
-from framework.tracking.fingerprint import config_hash, find_finished
-from framework.tracking.journal import Journal
-from framework.tracking.lightning_logger import TrackerLogger
-from framework.tracking.sweep import parent_file
+from sparseland import distributed, registry
+from sparseland.errors import SparselandError, TrackingUnavailableError
+from sparseland.guards import DivergenceGuard
+from sparseland.images import atoms_grid
+from sparseland.interfaces import ModelContext, SparselandDataModule, SparselandModule, Task
+from sparseland.spec import RunSpec, validate
+from sparseland.tracking import Tracker, flatten_config, open_store, resolve_tracking_uri
+from sparseland.tracking.fingerprint import TAG as HASH_TAG
+from sparseland.tracking.fingerprint import config_hash, find_finished
+from sparseland.tracking.journal import Journal
+from sparseland.tracking.lightning_logger import TrackerLogger
+from sparseland.tracking.sweep import parent_file
 
 log = logging.getLogger("sparseland")
 _STRATEGIES = distributed.StatisticsDDPStrategy  # importing the module registers trainer=ddp's

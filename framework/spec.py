@@ -7,8 +7,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from framework import registry
-from framework.errors import ConfigError
+from sparseland import registry
+from sparseland.errors import ConfigError
 
 PLUGIN_GROUPS = ("model", "pursuit", "learner", "preprocess", "dataset", "task")
 

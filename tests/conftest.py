@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from framework.app import config_dir, preflight, prepare
+from sparseland.app import config_dir, preflight, prepare
 
 # Small sizes so an end-to-end run takes seconds on a 2-core CPU.
 SMALL = [

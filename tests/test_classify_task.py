@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import store
 
-from framework.errors import ConfigError
-from framework.interfaces import SparselandModule
-from framework.registry import get, make_config
-from framework.runner import run
+from sparseland.errors import ConfigError
+from sparseland.interfaces import SparselandModule
+from sparseland.registry import get, make_config
+from sparseland.runner import run
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +68,7 @@ def test_classify_hook_is_scored_directly() -> None:
 
 
 def test_classify_refuses_a_dataset_without_labels(make_config: Any) -> None:
-    from framework.spec import validate
+    from sparseland.spec import validate
 
     with pytest.raises(ConfigError, match="needs labels"):
         validate(make_config("task=classify", "model=psd"))

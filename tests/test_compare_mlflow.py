@@ -15,9 +15,9 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from framework.compare import cli
-from framework.compare.plots import curve
-from framework.compare.query import runs_of_experiment, runs_of_parent
+from sparseland.compare import cli
+from sparseland.compare.plots import curve
+from sparseland.compare.query import runs_of_experiment, runs_of_parent
 
 PURSUITS = {"ista": "500", "fista": "200"}  # name -> its default max_iter (implied by the name)
 LAMS = ("0.05", "0.1", "0.2")

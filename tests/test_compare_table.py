@@ -7,8 +7,8 @@ import statistics
 
 import pytest
 
-from framework.compare.query import CompareError, RunRecord
-from framework.compare.table import compare, default_group_by, select_metrics, to_markdown
+from sparseland.compare.query import CompareError, RunRecord
+from sparseland.compare.table import compare, default_group_by, select_metrics, to_markdown
 
 
 def _run(i: int, psnr: float, **params: str) -> RunRecord:

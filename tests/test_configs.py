@@ -8,9 +8,9 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from framework import registry
-from framework.app import config_dir
-from framework.spec import validate
+from sparseland import registry
+from sparseland.app import config_dir
+from sparseland.spec import validate
 
 CONF = config_dir()
 GROUPS = ("model", "pursuit", "learner", "preprocess", "dataset", "task")
@@ -64,7 +64,7 @@ def test_unknown_key_fails_at_composition_naming_the_key(make_config) -> None:
 
 
 def test_out_of_range_value_fails_validation_naming_the_key(make_config) -> None:
-    from framework.errors import ConfigError
+    from sparseland.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"pursuit\.lam"):
         validate(make_config("pursuit.lam=-1"))

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from framework import build
-from framework.errors import ConfigError
-from framework.lasso import lasso_duality_gap, lasso_objective
-from plugins.convolutional.conv_dictionary import ConvDictionary
+from sparseland import build
+from sparseland.errors import ConfigError
+from sparseland.lasso import lasso_duality_gap, lasso_objective
+from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
 
 LAM = 0.1
 
@@ -112,7 +112,7 @@ def test_refuses_the_full_boundary() -> None:
 def test_single_channel_step_matches_a_dense_solve(size: int, per_filter: bool) -> None:
     """The one-FFT iteration for grey images equals (āaᵀ + R) x̂ = āŝ + R t̂ solved densely at
     every frequency, R = diag(ρ_{n,k}), then x_r + u; and the Woodbury step for one ρ."""
-    from plugins.convolutional.csc_admm import MultiChannelStep, SingleChannelStep
+    from sparseland.plugins.convolutional.csc_admm import MultiChannelStep, SingleChannelStep
 
     gen = torch.Generator().manual_seed(size)
     k, n, h, w = 5, 2, 20, 18
@@ -163,7 +163,7 @@ def test_rho_options_change_the_path_not_the_solution(params: dict[str, Any]) ->
 @pytest.mark.parametrize("side", [16, 130])  # below and above the per-slice loop's size
 @pytest.mark.parametrize("positive", [False, True])
 def test_clip_equals_the_broadcast_clamp(side: int, positive: bool) -> None:
-    from plugins.convolutional.csc_admm import _clip
+    from sparseland.plugins.convolutional.csc_admm import _clip
 
     gen = torch.Generator().manual_seed(side)
     v = torch.randn(3, 4, side, side, generator=gen)

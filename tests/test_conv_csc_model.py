@@ -13,12 +13,12 @@ from conftest import bare_trainer
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
-from framework import build
-from framework.errors import ConfigError
-from framework.interfaces import ModelContext, SparselandDataModule
-from framework.spec import validate
-from plugins.convolutional.conv_dictionary import ConvDictionary
-from plugins.convolutional.csc_model import CSCConfig, CSCModel, tikhonov_lowpass
+from sparseland import build
+from sparseland.errors import ConfigError
+from sparseland.interfaces import ModelContext, SparselandDataModule
+from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
+from sparseland.plugins.convolutional.csc_model import CSCConfig, CSCModel, tikhonov_lowpass
+from sparseland.spec import validate
 
 
 @pytest.fixture(autouse=True)
@@ -134,7 +134,7 @@ def test_end_to_end_denoise_on_a_small_image(
 ) -> None:
     from skimage import data, io, transform
 
-    from framework.runner import run
+    from sparseland.runner import run
 
     path = tmp_path / "small.png"
     small = transform.resize(data.camera(), (48, 48), anti_aliasing=True)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from framework import build
-from framework.errors import ShapeError
-from framework.lasso import lasso_duality_gap, lasso_objective
-from plugins.convolutional.conv_dictionary import ConvDictionary
+from sparseland import build
+from sparseland.errors import ShapeError
+from sparseland.lasso import lasso_duality_gap, lasso_objective
+from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from framework import build
-from framework.errors import ConfigError, ShapeError
+from sparseland import build
+from sparseland.errors import ConfigError, ShapeError
 
 
 def test_gaussian_noise_has_the_requested_standard_deviation_and_no_bias() -> None:

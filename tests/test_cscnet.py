@@ -12,10 +12,10 @@ import pytest
 import torch
 from scipy.signal import convolve2d
 
-from framework.errors import ConfigError, ShapeError
-from framework.interfaces import ModelContext, SparselandDataModule
-from framework.registry import make_config
-from plugins.convolutional.csc_net import CscNet
+from sparseland.errors import ConfigError, ShapeError
+from sparseland.interfaces import ModelContext, SparselandDataModule
+from sparseland.plugins.convolutional.csc_net import CscNet
+from sparseland.registry import make_config
 
 
 def datamodule(side: int) -> SparselandDataModule:
@@ -120,7 +120,7 @@ def test_untied_model_learns_three_filter_banks_and_refuses_colour() -> None:
 
 
 def test_cscnet_runs_the_denoise_task_end_to_end(make_config: Any, tmp_path: Any) -> None:
-    from framework.runner import run
+    from sparseland.runner import run
 
     cfg = make_config(
         "model=cscnet",

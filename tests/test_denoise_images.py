@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from framework import metrics, registry
-from framework.errors import ConfigError, DataNotFoundError
-from framework.operators import dct_dictionary
-from framework.runner import run
-from framework.spec import validate
-from plugins.datasets.natural_images import load_image
-from plugins.models.patch_denoising import denoise_with_patches
+from sparseland import metrics, registry
+from sparseland.errors import ConfigError, DataNotFoundError
+from sparseland.operators import dct_dictionary
+from sparseland.plugins.datasets.natural_images import load_image
+from sparseland.plugins.models.patch_denoising import denoise_with_patches
+from sparseland.runner import run
+from sparseland.spec import validate
 
 
 def crop_file(tmp_path: Path, size: int = 96) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import SMALL, run_app, store
 
-from framework.runner import run
+from sparseland.runner import run
 
 REQUIRED = (
     "test/objective",

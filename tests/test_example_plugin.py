@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from framework.compare.cli import main as compare_main
+from sparseland.compare.cli import main as compare_main
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sparseland-example-plugin"
 DIST = "sparseland-example"
@@ -72,7 +72,7 @@ def test_example_plugin_installs_runs_and_is_compared(
     example_installed: None, tmp_path: Path
 ) -> None:
     # registered: listed by sparseland-plugins with its package and config fields
-    listing = _run("-m", "framework.cli_plugins", "pursuit", cwd=tmp_path).stdout
+    listing = _run("-m", "sparseland.cli_plugins", "pursuit", cwd=tmp_path).stdout
     line = next(line for line in listing.splitlines() if line.strip().startswith("example_iht"))
     assert "sparseland_example.iht.IterativeHardThresholding" in line and DIST in line
     assert "n_nonzero: int = 4" in listing
@@ -80,7 +80,7 @@ def test_example_plugin_installs_runs_and_is_compared(
     # composes and runs: the preset shipped in the package, narrowed to two jobs
     outputs = tmp_path / "outputs"
     _run(
-        "-m", "framework.app", "-m", "experiment=example_sweep",
+        "-m", "sparseland.app", "-m", "experiment=example_sweep",
         "pursuit.n_nonzero=2,4", "seed=0", *SMALL, f"paths.outputs={outputs}",
         cwd=tmp_path,
     )  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework.runner import run
+from sparseland.runner import run
 
 TOLERANCE = 1e-5
 COMMON = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from framework import build, registry
+from sparseland import build, registry
 
 
 def test_stream_yields_the_asked_number_of_fresh_patches() -> None:

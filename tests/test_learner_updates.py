@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from framework import build
-from plugins.datasets.synthetic import random_dictionary, sparse_codes
-from plugins.dictionary.atom_updates import bcd_columns, replace_atoms, split_atoms, swap_atom
-from plugins.dictionary.ksvd import ksvd_sweep
-from plugins.dictionary.mod import mod_step
-from plugins.models.batch_omp import batch_omp
-from plugins.tasks.recover import recovery_rate
+from sparseland import build
+from sparseland.plugins.datasets.synthetic import random_dictionary, sparse_codes
+from sparseland.plugins.dictionary.atom_updates import (
+    bcd_columns,
+    replace_atoms,
+    split_atoms,
+    swap_atom,
+)
+from sparseland.plugins.dictionary.ksvd import ksvd_sweep
+from sparseland.plugins.dictionary.mod import mod_step
+from sparseland.plugins.models.batch_omp import batch_omp
+from sparseland.plugins.tasks.recover import recovery_rate
 
 
 def problem(seed: int, m: int = 10, k: int = 15, n: int = 400, s: int = 2):

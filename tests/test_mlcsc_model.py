@@ -13,11 +13,11 @@ from conftest import bare_trainer
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
-from framework import build
-from framework.errors import ConfigError
-from framework.interfaces import ModelContext, SparselandDataModule
-from framework.spec import validate
-from plugins.convolutional.mlcsc_model import MLCSCConfig, MLCSCModel
+from sparseland import build
+from sparseland.errors import ConfigError
+from sparseland.interfaces import ModelContext, SparselandDataModule
+from sparseland.plugins.convolutional.mlcsc_model import MLCSCConfig, MLCSCModel
+from sparseland.spec import validate
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +126,7 @@ def test_end_to_end_classify_digits_logs_layer_sparsity(
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    from framework.runner import run
+    from sparseland.runner import run
 
     cfg = make_config(
         "model=mlcsc",
@@ -194,7 +194,7 @@ def test_digits_features_recipe_learns_in_quick_mode(
 ) -> None:
     """Regression: ``experiment=digits_features quick=true`` left ML-CSC at chance (0.099 ±
     0.026): its 20 unfoldings with unit steps diverged on unit-norm atoms (‖D₁‖² ≈ 40)."""
-    from framework.runner import run
+    from sparseland.runner import run
 
     cfg = make_config(
         "recipe=features_mlcsc",  # ML-FISTA, 2 epochs with quick=true

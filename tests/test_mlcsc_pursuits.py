@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from framework import build
-from framework.lasso import lasso_objective
-from plugins.convolutional.ml_pursuit import default_steps, ml_bp_objective
-from plugins.convolutional.multilayer import MultiLayerConvDictionary
+from sparseland import build
+from sparseland.lasso import lasso_objective
+from sparseland.plugins.convolutional.ml_pursuit import default_steps, ml_bp_objective
+from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
 F64 = torch.float64
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from framework import build
-from framework.errors import ConfigError, DataNotFoundError
+from sparseland import build
+from sparseland.errors import ConfigError, DataNotFoundError
 
 
 def datamodule(name: str, preprocess: Any = None, **params: Any) -> Any:
-    from framework.registry import get, make_config
+    from sparseland.registry import get, make_config
 
     dm = get("dataset", name).cls(make_config("dataset", name, **params), preprocess)
     dm.setup("fit")
@@ -134,7 +134,7 @@ def test_image_crops_use_a_corruption_preprocessor_and_refuse_others() -> None:
 
 
 def test_augmentation_is_a_symmetry_of_the_square() -> None:
-    from plugins.datasets.image_crops import augment
+    from sparseland.plugins.datasets.image_crops import augment
 
     crops = torch.arange(16.0).reshape(1, 1, 4, 4).repeat(64, 1, 1, 1)
     out = augment(crops, torch.Generator().manual_seed(0))

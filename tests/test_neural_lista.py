@@ -12,12 +12,12 @@ import torch
 from conftest import bare_trainer
 from torch.utils.data import DataLoader
 
-from framework import build
-from framework.errors import ConfigError
-from framework.interfaces import ModelContext, SparselandDataModule
-from framework.registry import make_config
-from plugins.datasets.patches import SignalDataset
-from plugins.neural.lista import Lista, square_symmetries
+from sparseland import build
+from sparseland.errors import ConfigError
+from sparseland.interfaces import ModelContext, SparselandDataModule
+from sparseland.plugins.datasets.patches import SignalDataset
+from sparseland.plugins.neural.lista import Lista, square_symmetries
+from sparseland.registry import make_config
 
 
 @pytest.fixture(autouse=True)

@@ -11,11 +11,11 @@ import torch
 from conftest import bare_trainer
 from torch.utils.data import DataLoader
 
-from framework import build
-from framework.errors import ConfigError
-from framework.interfaces import ModelContext, SparselandDataModule
-from framework.registry import get, make_config
-from plugins.neural.blocks import denoise_whole_image, dihedral
+from sparseland import build
+from sparseland.errors import ConfigError
+from sparseland.interfaces import ModelContext, SparselandDataModule
+from sparseland.plugins.neural.blocks import denoise_whole_image, dihedral
+from sparseland.registry import get, make_config
 
 
 @pytest.fixture(autouse=True)
@@ -142,7 +142,7 @@ def test_cnn_classifier_predicts_labels_and_refuses_to_denoise() -> None:
 
 
 def test_dae_losses_differ_as_documented() -> None:
-    from plugins.neural.blocks import reconstruction_loss
+    from sparseland.plugins.neural.blocks import reconstruction_loss
 
     out, target = torch.tensor([0.0, 0.0]), torch.tensor([0.5, 2.0])
     assert float(reconstruction_loss(out, target, "l2")) == pytest.approx((0.25 + 4) / 2)
@@ -164,7 +164,7 @@ def test_bad_configs_name_the_field() -> None:
 
 @pytest.mark.slow
 def test_cnn_denoiser_runs_the_denoise_task_end_to_end(make_config: Any, tmp_path: Any) -> None:
-    from framework.runner import run
+    from sparseland.runner import run
 
     cfg = make_config(
         "model=cnn",
@@ -188,7 +188,7 @@ def test_cnn_denoiser_runs_the_denoise_task_end_to_end(make_config: Any, tmp_pat
 
 
 def test_denoisers_refuse_to_train_on_the_noisy_test_image(make_config: Any) -> None:
-    from framework.spec import validate
+    from sparseland.spec import validate
 
     for model in ("model=dae", "model=cnn", "model=cscnet"):
         overrides = [model, "dataset=images", "dataset.train_on=noisy", "task=denoise"]

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import torch
 
-from framework import build
-from framework.interfaces import ModelContext, SparselandDataModule
-from framework.registry import make_config
-from plugins.datasets.natural_images import load_image
-from plugins.neural.psd import PredictiveSparseDecomposition
-from plugins.preprocess.patches import random_patches
+from sparseland import build
+from sparseland.interfaces import ModelContext, SparselandDataModule
+from sparseland.plugins.datasets.natural_images import load_image
+from sparseland.plugins.neural.psd import PredictiveSparseDecomposition
+from sparseland.plugins.preprocess.patches import random_patches
+from sparseland.registry import make_config
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from framework import build
+from sparseland import build
 
 
 def correlated(n: int = 4000, d: int = 16, seed: int = 0) -> torch.Tensor:

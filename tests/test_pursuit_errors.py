@@ -7,8 +7,8 @@ import importlib.util
 import pytest
 import torch
 
-from framework import build
-from framework.errors import BackendUnavailableError, ConfigError, NonFiniteError, ShapeError
+from sparseland import build
+from sparseland.errors import BackendUnavailableError, ConfigError, NonFiniteError, ShapeError
 
 NAMES = ["ista", "fista", "cod", "active_set", "admm", "omp", "threshold"]
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from sklearn.linear_model import Lasso
 
-from framework import build
-from framework.operators import MatrixOperator
+from sparseland import build
+from sparseland.operators import MatrixOperator
 
 M, K, N, LAM = 12, 24, 6, 0.15
 SOLVERS = {

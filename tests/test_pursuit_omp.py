@@ -9,8 +9,8 @@ import pytest
 import torch
 from sklearn.linear_model import orthogonal_mp_gram
 
-from framework import build
-from framework.errors import ConfigError
+from sparseland import build
+from sparseland.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +107,7 @@ def test_threshold_soft_and_hard() -> None:
 @pytest.mark.parametrize("rule", [{"k": 5, "eps": None}, {"k": 32, "eps": 0.5}])
 def test_blocks_match_the_whole_batch_and_sklearn(block: int, rule: dict) -> None:
     # The CPU path solves blocks of signals; any block length gives the same codes.
-    from plugins.pursuit.omp import batch_omp
+    from sparseland.plugins.pursuit.omp import batch_omp
 
     x, d = problem()
     k, eps = rule["k"], rule["eps"]
@@ -160,7 +160,7 @@ def test_inputs_that_require_grad() -> None:
 def test_certified_argmax_is_exact_within_its_bound() -> None:
     # float64 on the CPU selects from a float32 α: an approximation within the bound must give
     # the exact argmax |α| (first index on ties), asking for the exact α only on close calls.
-    from plugins.pursuit.omp import _certified_argmax
+    from sparseland.plugins.pursuit.omp import _certified_argmax
 
     gen = torch.Generator().manual_seed(3)
     alpha = torch.randn(500, 40, generator=gen, dtype=torch.float64)

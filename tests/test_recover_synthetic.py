@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework import build, registry
-from framework.errors import ConfigError
-from framework.runner import run
-from framework.spec import validate
-from plugins.datasets.synthetic import sparse_codes
-from plugins.tasks.recover import recovery_rate
+from sparseland import build, registry
+from sparseland.errors import ConfigError
+from sparseland.plugins.datasets.synthetic import sparse_codes
+from sparseland.plugins.tasks.recover import recovery_rate
+from sparseland.runner import run
+from sparseland.spec import validate
 
 
 def synthetic(**options: object):

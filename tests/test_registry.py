@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework import PluginConfig, build, registry
-from framework.errors import ConfigError, DuplicatePluginError, UnknownPluginError
-from framework.interfaces import Pursuit
+from sparseland import PluginConfig, build, registry
+from sparseland.errors import ConfigError, DuplicatePluginError, UnknownPluginError
+from sparseland.interfaces import Pursuit
 
 
 def test_shipped_plugins_are_discovered_through_the_entry_point() -> None:
@@ -70,8 +70,8 @@ def test_broken_plugin_is_reported_and_the_rest_load(tmp_path: Path, monkeypatch
     (pkg / "good.py").write_text(
         textwrap.dedent("""
         from dataclasses import dataclass
-        from framework import PluginConfig, register_pursuit
-        from plugins.pursuit.ista import Ista
+        from sparseland import PluginConfig, register_pursuit
+        from sparseland.plugins.pursuit.ista import Ista
 
         @dataclass
         class GoodConfig(PluginConfig):
@@ -108,7 +108,7 @@ def test_broken_plugin_is_reported_and_the_rest_load(tmp_path: Path, monkeypatch
 
 
 def test_plugins_command_lists_kinds_fields_and_defaults() -> None:
-    from framework.cli_plugins import describe
+    from sparseland.cli_plugins import describe
 
     text = describe()
     assert "pursuit:" in text and "learner:" in text

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from omegaconf.errors import OmegaConfBaseException
 
-from framework.errors import SparselandError
-from framework.runner import run
-from framework.spec import validate
+from sparseland.errors import SparselandError
+from sparseland.runner import run
+from sparseland.spec import validate
 
 
 @pytest.mark.parametrize(

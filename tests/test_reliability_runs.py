@@ -13,8 +13,8 @@ import pytest
 import torch
 from conftest import SMALL, run_app, store
 
-from framework.errors import NonFiniteError
-from framework.runner import run
+from sparseland.errors import NonFiniteError
+from sparseland.runner import run
 
 TINY = [
     "dataset.n_train=512",

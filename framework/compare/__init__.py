@@ -1,7 +1,7 @@
 """Compare runs recorded in MLflow: a table over seeds and a few plots (``sparseland-compare``)."""
 
-from framework.compare.query import CompareError, RunRecord, runs_of_experiment, runs_of_parent
-from framework.compare.table import Comparison, Group, compare, to_markdown, write_csv
+from sparseland.compare.query import CompareError, RunRecord, runs_of_experiment, runs_of_parent
+from sparseland.compare.table import Comparison, Group, compare, to_markdown, write_csv
 
 __all__ = [
     "CompareError",

@@ -21,13 +21,13 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from framework.compare.plots import (
+from sparseland.compare.plots import (
     atoms_side_by_side,
     file_name,
     metric_vs_param,
     objective_vs_time,
 )
-from framework.compare.query import (
+from sparseland.compare.query import (
     KIND_TAG,
     CompareError,
     RunRecord,
@@ -35,7 +35,7 @@ from framework.compare.query import (
     runs_of_experiment,
     runs_of_parent,
 )
-from framework.compare.table import (
+from sparseland.compare.table import (
     Comparison,
     compare,
     default_group_by,
@@ -43,7 +43,7 @@ from framework.compare.table import (
     varying_params,
     write_csv,
 )
-from framework.errors import SparselandError
+from sparseland.errors import SparselandError
 
 ARTIFACT_DIR = "compare"
 
@@ -139,7 +139,7 @@ def run_compare(
 def _log(
     client: MlflowClient, files: list[Path], experiment: str | None, parent: str | None
 ) -> str:
-    from framework.tracking.run import Tracker
+    from sparseland.tracking.run import Tracker
 
     if parent is not None:
         tracker = Tracker(client, parent)
@@ -211,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from framework.tracking.store import resolve_tracking_uri
+    from sparseland.tracking.store import resolve_tracking_uri
 
     args = parser().parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -20,8 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from mlflow.tracking import MlflowClient
 
-from framework.compare.query import RunRecord
-from framework.compare.table import Comparison, Group, sort_key
+from sparseland.compare.query import RunRecord
+from sparseland.compare.table import Comparison, Group, sort_key
 
 
 def label(keys: Sequence[str], values: Sequence[str]) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from framework.errors import SparselandError
+from sparseland.errors import SparselandError
 
 PARENT_TAG = "mlflow.parentRunId"
 KIND_TAG = "sparseland.kind"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from framework.compare.query import CompareError, RunRecord
+from sparseland.compare.query import CompareError, RunRecord
 
 SEED_PARAM = "seed"
 # Params that say where or how a run was recorded, never what was run.

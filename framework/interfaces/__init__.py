@@ -1,12 +1,12 @@
 """The interfaces every plugin implements. See docs/plugins.md for what is required."""
 
-from framework.interfaces.dataset import SparselandDataModule
-from framework.interfaces.learner import DictionaryLearner
-from framework.interfaces.model import ModelContext, SparselandModule
-from framework.interfaces.plugin import Plugin
-from framework.interfaces.preprocess import Preprocessor
-from framework.interfaces.pursuit import Pursuit, PursuitConfig, PursuitInfo
-from framework.interfaces.task import Task
+from sparseland.interfaces.dataset import SparselandDataModule
+from sparseland.interfaces.learner import DictionaryLearner
+from sparseland.interfaces.model import ModelContext, SparselandModule
+from sparseland.interfaces.plugin import Plugin
+from sparseland.interfaces.preprocess import Preprocessor
+from sparseland.interfaces.pursuit import Pursuit, PursuitConfig, PursuitInfo
+from sparseland.interfaces.task import Task
 
 __all__ = [
     "DictionaryLearner",

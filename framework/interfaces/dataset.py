@@ -13,8 +13,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from framework.data import EpochShuffleSampler
-from framework.interfaces.preprocess import Preprocessor
+from sparseland.data import EpochShuffleSampler
+from sparseland.interfaces.preprocess import Preprocessor
 
 
 class SparselandDataModule(L.LightningDataModule):

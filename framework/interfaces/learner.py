@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from framework.interfaces.plugin import Plugin
+from sparseland.interfaces.plugin import Plugin
 
 
 class DictionaryLearner(Plugin[Any]):

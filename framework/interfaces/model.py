@@ -8,9 +8,9 @@ from typing import Any
 import lightning as L
 import torch
 
-from framework.interfaces.dataset import SparselandDataModule
-from framework.interfaces.learner import DictionaryLearner
-from framework.interfaces.pursuit import Pursuit
+from sparseland.interfaces.dataset import SparselandDataModule
+from sparseland.interfaces.learner import DictionaryLearner
+from sparseland.interfaces.pursuit import Pursuit
 
 
 @dataclass

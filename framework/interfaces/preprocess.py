@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from framework.interfaces.plugin import Plugin
+from sparseland.interfaces.plugin import Plugin
 
 
 class Preprocessor(Plugin[Any]):

@@ -8,11 +8,11 @@ from typing import Any
 
 import torch
 
-from framework.backend import BACKENDS, to_backend, to_torch
-from framework.errors import NonFiniteError, ShapeError, check
-from framework.interfaces.plugin import Plugin
-from framework.operators import LinearOperator, MatrixOperator
-from framework.registry import PluginConfig
+from sparseland.backend import BACKENDS, to_backend, to_torch
+from sparseland.errors import NonFiniteError, ShapeError, check
+from sparseland.interfaces.plugin import Plugin
+from sparseland.operators import LinearOperator, MatrixOperator
+from sparseland.registry import PluginConfig
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
-from framework.interfaces.dataset import SparselandDataModule
-from framework.interfaces.model import SparselandModule
-from framework.interfaces.plugin import Plugin
+from sparseland.interfaces.dataset import SparselandDataModule
+from sparseland.interfaces.model import SparselandModule
+from sparseland.interfaces.plugin import Plugin
 
 
 class Task(Plugin[Any]):

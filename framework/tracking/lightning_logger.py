@@ -8,7 +8,7 @@ from typing import Any
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from framework.tracking.run import Tracker
+from sparseland.tracking.run import Tracker
 
 
 class TrackerLogger(Logger):

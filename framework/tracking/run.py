@@ -19,8 +19,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from framework.tracking.journal import Journal
-from framework.tracking.store import retry
+from sparseland.tracking.journal import Journal
+from sparseland.tracking.store import retry
 
 log = logging.getLogger("sparseland")
 BATCH = 100  # MLflow accepts at most 100 params per log_batch call

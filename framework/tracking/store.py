@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from mlflow.tracking import MlflowClient
 
-from framework.errors import TrackingUnavailableError
+from sparseland.errors import TrackingUnavailableError
 
 T = TypeVar("T")
 

@@ -20,8 +20,8 @@ class MlflowSweepCallback(Callback):
     never race to create or migrate the database."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from framework.tracking.run import Tracker
-        from framework.tracking.store import open_store, resolve_tracking_uri
+        from sparseland.tracking.run import Tracker
+        from sparseland.tracking.store import open_store, resolve_tracking_uri
 
         outputs = config.paths.outputs
         uri = resolve_tracking_uri(config.logger.tracking_uri, outputs)
@@ -39,7 +39,7 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from mlflow.tracking import MlflowClient
 
-        from framework.tracking.store import resolve_tracking_uri
+        from sparseland.tracking.store import resolve_tracking_uri
 
         path = parent_file(config.hydra.sweep.dir)
         if not path.exists():

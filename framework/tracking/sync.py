@@ -9,9 +9,9 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from framework.errors import SparselandError
-from framework.tracking.journal import JOURNAL, Journal
-from framework.tracking.store import check_reachable
+from sparseland.errors import SparselandError
+from sparseland.tracking.journal import JOURNAL, Journal
+from sparseland.tracking.store import check_reachable
 
 RUN_ID_FILE = "mlflow_run_id.txt"
 

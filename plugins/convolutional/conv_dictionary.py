@@ -23,9 +23,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from framework.errors import BackendUnavailableError, ShapeError
-from framework.operators import LinearOperator
-from plugins.convolutional.fourier import irfft2, rfft2
+from sparseland.errors import BackendUnavailableError, ShapeError
+from sparseland.operators import LinearOperator
+from sparseland.plugins.convolutional.fourier import irfft2, rfft2
 
 BOUNDARIES = ("circular", "full")
 METHODS = ("auto", "fft", "direct")

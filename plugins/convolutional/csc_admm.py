@@ -29,13 +29,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from framework import register_pursuit
-from framework.errors import ConfigError, check
-from framework.interfaces import Pursuit, PursuitConfig, PursuitInfo
-from framework.lasso import lasso_duality_gap
-from framework.operators import LinearOperator
-from plugins.convolutional.conv_dictionary import ConvDictionary
-from plugins.convolutional.fourier import irfft2, rfft2
+from sparseland import register_pursuit
+from sparseland.errors import ConfigError, check
+from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
+from sparseland.lasso import lasso_duality_gap
+from sparseland.operators import LinearOperator
+from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
+from sparseland.plugins.convolutional.fourier import irfft2, rfft2
 
 
 @dataclass

@@ -20,12 +20,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from framework import PluginConfig, register_model
-from framework.errors import ConfigError, NonFiniteError, check
-from framework.interfaces import ModelContext, SparselandModule
-from framework.lasso import lasso_objective
-from plugins.convolutional.conv_dictionary import BOUNDARIES, ConvDictionary, normalize_filters
-from plugins.convolutional.mlcsc_model import as_images
+from sparseland import PluginConfig, register_model
+from sparseland.errors import ConfigError, NonFiniteError, check
+from sparseland.interfaces import ModelContext, SparselandModule
+from sparseland.lasso import lasso_objective
+from sparseland.plugins.convolutional.conv_dictionary import (
+    BOUNDARIES,
+    ConvDictionary,
+    normalize_filters,
+)
+from sparseland.plugins.convolutional.mlcsc_model import as_images
 
 
 @dataclass
@@ -78,8 +82,8 @@ def tikhonov_lowpass(x: torch.Tensor, lam: float, pad: int = 16) -> torch.Tensor
 class CSCModel(SparselandModule):
     @staticmethod
     def check_compatible(spec: Any) -> None:
-        from framework import registry
-        from plugins.convolutional.layered import MultiLayerPursuit
+        from sparseland import registry
+        from sparseland.plugins.convolutional.layered import MultiLayerPursuit
 
         pursuit = spec["pursuit"]
         if pursuit is None:

@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from framework import register_model
-from framework.errors import ConfigError, ShapeError, check
-from framework.interfaces import ModelContext
-from plugins.convolutional.conv_dictionary import ConvDictionary
-from plugins.neural.blocks import (
+from sparseland import register_model
+from sparseland.errors import ConfigError, ShapeError, check
+from sparseland.interfaces import ModelContext
+from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
+from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,
     NeuralModule,

@@ -15,17 +15,17 @@ from typing import Any
 
 import torch
 
-from framework import register_pursuit
-from framework.errors import ConfigError, check
-from framework.interfaces import Pursuit, PursuitConfig, PursuitInfo
-from framework.operators import LinearOperator
-from plugins.convolutional.ml_pursuit import (
+from sparseland import register_pursuit
+from sparseland.errors import ConfigError, check
+from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
+from sparseland.operators import LinearOperator
+from sparseland.plugins.convolutional.ml_pursuit import (
     default_steps,
     layered_bp,
     layered_thresholding,
     per_layer,
 )
-from plugins.convolutional.multilayer import MultiLayerConvDictionary
+from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
 
 @dataclass

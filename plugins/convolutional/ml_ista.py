@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 
-from framework import register_pursuit
-from framework.errors import check
-from plugins.convolutional.layered import MultiLayerPursuit, UnfoldedConfig
-from plugins.convolutional.ml_pursuit import ml_ista
-from plugins.convolutional.multilayer import MultiLayerConvDictionary
+from sparseland import register_pursuit
+from sparseland.errors import check
+from sparseland.plugins.convolutional.layered import MultiLayerPursuit, UnfoldedConfig
+from sparseland.plugins.convolutional.ml_pursuit import ml_ista
+from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
 
 @dataclass

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from plugins.convolutional.multilayer import MultiLayerConvDictionary
+from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
 Threshold = float | torch.Tensor
 
@@ -161,7 +161,7 @@ def per_layer(values: Sequence[Any], n_layers: int, name: str = "lam") -> list[A
     if len(values) == 1:
         return values * n_layers
     if len(values) != n_layers:
-        from framework.errors import ConfigError
+        from sparseland.errors import ConfigError
 
         raise ConfigError(
             f"pursuit.{name}",

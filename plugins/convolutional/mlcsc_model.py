@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from framework import PluginConfig, register_model
-from framework.errors import ConfigError, check
-from framework.interfaces import ModelContext, SparselandModule
-from plugins.convolutional.ml_pursuit import ml_bp_objective, per_layer
-from plugins.convolutional.multilayer import MultiLayerConvDictionary
+from sparseland import PluginConfig, register_model
+from sparseland.errors import ConfigError, check
+from sparseland.interfaces import ModelContext, SparselandModule
+from sparseland.plugins.convolutional.ml_pursuit import ml_bp_objective, per_layer
+from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
 
 @dataclass
@@ -90,8 +90,8 @@ def as_images(x: torch.Tensor) -> torch.Tensor:
 class MLCSCModel(SparselandModule):
     @staticmethod
     def check_compatible(spec: Any) -> None:
-        from framework import registry
-        from plugins.convolutional.layered import MultiLayerPursuit
+        from sparseland import registry
+        from sparseland.plugins.convolutional.layered import MultiLayerPursuit
 
         pursuit = spec["pursuit"]
         ml = [

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from framework.errors import BackendUnavailableError, ShapeError
-from framework.operators import LinearOperator
+from sparseland.errors import BackendUnavailableError, ShapeError
+from sparseland.operators import LinearOperator
 
 
 def conv_output(size: int, kernel: int, stride: int, padding: int) -> int:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
-from framework import PluginConfig, register_dataset
-from framework.errors import check
-from plugins.datasets.labelled_images import LabelledImagesDataModule, stratified_split
+from sparseland import PluginConfig, register_dataset
+from sparseland.errors import check
+from sparseland.plugins.datasets.labelled_images import LabelledImagesDataModule, stratified_split
 
 
 @dataclass

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from framework import PluginConfig, register_dataset
-from framework.errors import ConfigError, check
-from framework.interfaces import Preprocessor, SparselandDataModule
-from plugins.datasets.natural_images import check_image_split, load_image
-from plugins.preprocess.patches import random_patches
+from sparseland import PluginConfig, register_dataset
+from sparseland.errors import ConfigError, check
+from sparseland.interfaces import Preprocessor, SparselandDataModule
+from sparseland.plugins.datasets.natural_images import check_image_split, load_image
+from sparseland.plugins.preprocess.patches import random_patches
 
 TRAIN_IMAGES = [
     "astronaut",

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from framework.interfaces import SparselandDataModule
+from sparseland.interfaces import SparselandDataModule
 
 
 class LabelledSignals(Dataset[dict[str, torch.Tensor]]):

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from framework import PluginConfig, register_dataset
-from framework.errors import DataNotFoundError, ShapeError, check
-from plugins.datasets.labelled_images import LabelledImagesDataModule, stratified_split
+from sparseland import PluginConfig, register_dataset
+from sparseland.errors import DataNotFoundError, ShapeError, check
+from sparseland.plugins.datasets.labelled_images import LabelledImagesDataModule, stratified_split
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",

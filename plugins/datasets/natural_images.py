@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from framework.errors import DataNotFoundError, check
+from sparseland.errors import DataNotFoundError, check
 
 # Bundled with scikit-image (present in the wheel; nothing is fetched at run time).
 BUNDLED = (

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import Dataset
 
-from framework import PluginConfig, register_dataset
-from framework.errors import check
-from framework.interfaces import SparselandDataModule
-from plugins.datasets.natural_images import check_image_split, load_image
-from plugins.preprocess.patches import random_patches
+from sparseland import PluginConfig, register_dataset
+from sparseland.errors import check
+from sparseland.interfaces import SparselandDataModule
+from sparseland.plugins.datasets.natural_images import check_image_split, load_image
+from sparseland.plugins.preprocess.patches import random_patches
 
 
 @dataclass

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from framework import PluginConfig, register_dataset
-from framework.errors import check
-from framework.interfaces import SparselandDataModule
-from plugins.datasets.natural_images import check_image_split, load_image
-from plugins.datasets.patches import SignalDataset
-from plugins.preprocess.patches import random_patches
+from sparseland import PluginConfig, register_dataset
+from sparseland.errors import check
+from sparseland.interfaces import SparselandDataModule
+from sparseland.plugins.datasets.natural_images import check_image_split, load_image
+from sparseland.plugins.datasets.patches import SignalDataset
+from sparseland.plugins.preprocess.patches import random_patches
 
 Batch = dict[str, torch.Tensor]
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from framework import PluginConfig, register_dataset
-from framework.errors import check
-from framework.interfaces import SparselandDataModule
-from plugins.datasets.patches import SignalDataset
+from sparseland import PluginConfig, register_dataset
+from sparseland.errors import check
+from sparseland.interfaces import SparselandDataModule
+from sparseland.plugins.datasets.patches import SignalDataset
 
 
 @dataclass

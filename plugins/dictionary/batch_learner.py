@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from framework.interfaces import DictionaryLearner
-from plugins.dictionary.atom_updates import keep_worst
+from sparseland.interfaces import DictionaryLearner
+from sparseland.plugins.dictionary.atom_updates import keep_worst
 
 
 class BatchLearner(DictionaryLearner):

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 import torch
 
-from framework import PluginConfig, register_learner
-from framework.errors import check
-from plugins.dictionary.atom_updates import (
+from sparseland import PluginConfig, register_learner
+from sparseland.errors import check
+from sparseland.plugins.dictionary.atom_updates import (
     GramStatistics,
     bcd_columns,
     duplicate_atoms,
     replace_atoms,
     unused_atoms,
 )
-from plugins.dictionary.batch_learner import BatchLearner
+from sparseland.plugins.dictionary.batch_learner import BatchLearner
 
 
 @dataclass

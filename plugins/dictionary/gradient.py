@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from framework import PluginConfig, register_learner
-from framework.errors import check
-from framework.interfaces import DictionaryLearner
-from plugins.dictionary.atom_updates import (
+from sparseland import PluginConfig, register_learner
+from sparseland.errors import check
+from sparseland.interfaces import DictionaryLearner
+from sparseland.plugins.dictionary.atom_updates import (
     GramStatistics,
     normalize_columns_,
     replace_atoms,

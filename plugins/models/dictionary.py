@@ -18,14 +18,14 @@ from typing import Any
 
 import torch
 
-from framework import PluginConfig, register_model, registry
-from framework.distributed import reduce_statistics
-from framework.errors import ConfigError, NonFiniteError, check
-from framework.interfaces import ModelContext, SparselandModule
-from framework.learner_optimizer import LearnerOptimizer
-from framework.operators import LinearDictionary
-from plugins.models.dictionary_init import INITS, initial_dictionary
-from plugins.models.patch_denoising import denoise_with_patches
+from sparseland import PluginConfig, register_model, registry
+from sparseland.distributed import reduce_statistics
+from sparseland.errors import ConfigError, NonFiniteError, check
+from sparseland.interfaces import ModelContext, SparselandModule
+from sparseland.learner_optimizer import LearnerOptimizer
+from sparseland.operators import LinearDictionary
+from sparseland.plugins.models.dictionary_init import INITS, initial_dictionary
+from sparseland.plugins.models.patch_denoising import denoise_with_patches
 
 
 @dataclass

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from framework.errors import ConfigError
-from framework.operators import dct_dictionary
+from sparseland.errors import ConfigError
+from sparseland.operators import dct_dictionary
 
 INITS = ("gaussian", "samples", "dct")
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from framework.interfaces import Preprocessor
-from plugins.models.batch_omp import batch_omp
-from plugins.preprocess.patches import extract_patches
+from sparseland.interfaces import Preprocessor
+from sparseland.plugins.models.batch_omp import batch_omp
+from sparseland.plugins.preprocess.patches import extract_patches
 
 Coder = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 CHUNK = 65536

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from framework import PluginConfig, register_model
-from framework.errors import check
-from framework.interfaces import ModelContext, SparselandModule
+from sparseland import PluginConfig, register_model
+from sparseland.errors import check
+from sparseland.interfaces import ModelContext, SparselandModule
 
 
 class UntrainedModel(SparselandModule):

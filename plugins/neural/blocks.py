@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from framework import PluginConfig
-from framework.errors import ConfigError, ShapeError, check
-from framework.interfaces import SparselandModule
+from sparseland import PluginConfig
+from sparseland.errors import ConfigError, ShapeError, check
+from sparseland.interfaces import SparselandModule
 
 LR_SCHEDULES = ("constant", "cosine")
 

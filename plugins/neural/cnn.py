@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from framework import register_model
-from framework.errors import ConfigError, check
-from framework.interfaces import ModelContext
-from plugins.neural.blocks import (
+from sparseland import register_model
+from sparseland.errors import ConfigError, check
+from sparseland.interfaces import ModelContext
+from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,
     NeuralModule,
@@ -109,7 +109,7 @@ def dncnn(config: CnnConfig, channels: int) -> nn.Sequential:
 class Cnn(NeuralModule):
     @staticmethod
     def check_compatible(spec: Any) -> None:
-        from framework import registry
+        from sparseland import registry
 
         if spec["model"].mode == "denoiser":
             check_denoiser_data("cnn", spec)

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from framework import register_model
-from framework.errors import check
-from framework.interfaces import ModelContext
-from plugins.neural.blocks import (
+from sparseland import register_model
+from sparseland.errors import check
+from sparseland.interfaces import ModelContext
+from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,
     NeuralModule,

@@ -29,13 +29,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from framework import register_model
-from framework.errors import ConfigError, DataNotFoundError, check
-from framework.interfaces import ModelContext
-from framework.operators import MatrixOperator
-from plugins.models.dictionary_init import INITS
-from plugins.neural.blocks import NeuralConfig, NeuralModule, as_rows, soft_threshold
-from plugins.neural.sparse_coding import (
+from sparseland import register_model
+from sparseland.errors import ConfigError, DataNotFoundError, check
+from sparseland.interfaces import ModelContext
+from sparseland.operators import MatrixOperator
+from sparseland.plugins.models.dictionary_init import INITS
+from sparseland.plugins.neural.blocks import NeuralConfig, NeuralModule, as_rows, soft_threshold
+from sparseland.plugins.neural.sparse_coding import (
     atoms_as_images,
     check_lasso_pursuit,
     lasso_objective,

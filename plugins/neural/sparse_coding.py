@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from framework.errors import ConfigError
-from framework.interfaces import ModelContext, Pursuit, SparselandDataModule
-from plugins.models.dictionary_init import initial_dictionary
+from sparseland.errors import ConfigError
+from sparseland.interfaces import ModelContext, Pursuit, SparselandDataModule
+from sparseland.plugins.models.dictionary_init import initial_dictionary
 
 
 def check_lasso_pursuit(model: str, spec: Any) -> None:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from framework import PluginConfig, register_preprocessor
-from framework.errors import ShapeError, check
-from framework.interfaces import Preprocessor
+from sparseland import PluginConfig, register_preprocessor
+from sparseland.errors import ShapeError, check
+from sparseland.interfaces import Preprocessor
 
 
 class Corruption(Preprocessor):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from framework import PluginConfig, register_preprocessor
-from framework.interfaces import Preprocessor
+from sparseland import PluginConfig, register_preprocessor
+from sparseland.interfaces import Preprocessor
 
 
 @dataclass

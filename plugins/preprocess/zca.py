@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from framework import PluginConfig, register_preprocessor
-from framework.errors import check
-from framework.interfaces import Preprocessor
+from sparseland import PluginConfig, register_preprocessor
+from sparseland.errors import check
+from sparseland.interfaces import Preprocessor
 
 
 @dataclass

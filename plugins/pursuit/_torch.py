@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from framework.backend import to_backend, to_torch
-from framework.errors import ShapeError
-from framework.operators import LinearOperator
+from sparseland.backend import to_backend, to_torch
+from sparseland.errors import ShapeError
+from sparseland.operators import LinearOperator
 
 
 def as_torch(x: Any) -> tuple[torch.Tensor, str]:

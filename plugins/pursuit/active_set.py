@@ -23,12 +23,12 @@ from typing import Any
 
 import torch
 
-from framework import register_pursuit
-from framework.errors import check
-from framework.interfaces import Pursuit, PursuitInfo
-from framework.operators import LinearOperator
-from plugins.pursuit._torch import as_torch, back, dense_matrix, soft_threshold
-from plugins.pursuit.proximal_gradient import LassoPursuitConfig
+from sparseland import register_pursuit
+from sparseland.errors import check
+from sparseland.interfaces import Pursuit, PursuitInfo
+from sparseland.operators import LinearOperator
+from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix, soft_threshold
+from sparseland.plugins.pursuit.proximal_gradient import LassoPursuitConfig
 
 
 @dataclass

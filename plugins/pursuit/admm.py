@@ -27,13 +27,13 @@ from typing import Any
 
 import torch
 
-from framework import register_pursuit
-from framework.errors import check
-from framework.interfaces import Pursuit, PursuitInfo
-from framework.lasso import lasso_duality_gap
-from framework.operators import LinearOperator, MatrixOperator
-from plugins.pursuit._torch import as_torch, back, dense_matrix
-from plugins.pursuit.proximal_gradient import LassoPursuitConfig
+from sparseland import register_pursuit
+from sparseland.errors import check
+from sparseland.interfaces import Pursuit, PursuitInfo
+from sparseland.lasso import lasso_duality_gap
+from sparseland.operators import LinearOperator, MatrixOperator
+from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
+from sparseland.plugins.pursuit.proximal_gradient import LassoPursuitConfig
 
 RHO_SCALE = 1.6  # ρ = RHO_SCALE·√(λ/s), see the module docstring
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import torch
 
-from framework import register_pursuit
-from framework.interfaces import Pursuit, PursuitInfo
-from framework.lasso import lasso_duality_gap
-from framework.operators import LinearOperator, MatrixOperator
-from plugins.pursuit._torch import as_torch, back, dense_matrix, soft_threshold
-from plugins.pursuit.proximal_gradient import LassoPursuitConfig
+from sparseland import register_pursuit
+from sparseland.interfaces import Pursuit, PursuitInfo
+from sparseland.lasso import lasso_duality_gap
+from sparseland.operators import LinearOperator, MatrixOperator
+from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix, soft_threshold
+from sparseland.plugins.pursuit.proximal_gradient import LassoPursuitConfig
 
 
 @dataclass

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framework import register_pursuit
-from plugins.pursuit.proximal_gradient import ProximalGradientConfig, ProximalGradientPursuit
+from sparseland import register_pursuit
+from sparseland.plugins.pursuit.proximal_gradient import (
+    ProximalGradientConfig,
+    ProximalGradientPursuit,
+)
 
 
 @dataclass

@@ -36,11 +36,11 @@ import numpy as np
 import torch
 from torch.nn.functional import embedding_bag
 
-from framework import register_pursuit
-from framework.errors import ConfigError, check
-from framework.interfaces import Pursuit, PursuitConfig, PursuitInfo
-from framework.operators import LinearOperator
-from plugins.pursuit._torch import as_torch, back, dense_matrix
+from sparseland import register_pursuit
+from sparseland.errors import ConfigError, check
+from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
+from sparseland.operators import LinearOperator
+from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
 
 
 @dataclass

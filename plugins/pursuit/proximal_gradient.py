@@ -17,11 +17,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from framework.backend import namespace
-from framework.errors import check
-from framework.interfaces import Pursuit, PursuitConfig, PursuitInfo
-from framework.lasso import lasso_duality_gap
-from framework.operators import LinearOperator, array_device
+from sparseland.backend import namespace
+from sparseland.errors import check
+from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
+from sparseland.lasso import lasso_duality_gap
+from sparseland.operators import LinearOperator, array_device
 
 
 @dataclass

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from framework import register_pursuit
-from framework.backend import namespace
-from framework.errors import ConfigError, check
-from framework.interfaces import Pursuit, PursuitConfig, PursuitInfo
-from framework.operators import LinearOperator
-from plugins.pursuit._torch import as_torch, back
-from plugins.pursuit.proximal_gradient import shrink
+from sparseland import register_pursuit
+from sparseland.backend import namespace
+from sparseland.errors import ConfigError, check
+from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
+from sparseland.operators import LinearOperator
+from sparseland.plugins.pursuit._torch import as_torch, back
+from sparseland.plugins.pursuit.proximal_gradient import shrink
 
 
 @dataclass

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from framework import PluginConfig, register_task
-from framework.errors import ConfigError, check
-from framework.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland import PluginConfig, register_task
+from sparseland.errors import ConfigError, check
+from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
 
 
 @dataclass

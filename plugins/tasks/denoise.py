@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-from framework import PluginConfig, metrics, register_task
-from framework.errors import ConfigError, ShapeError
-from framework.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland import PluginConfig, metrics, register_task
+from sparseland.errors import ConfigError, ShapeError
+from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
 
 
 @dataclass

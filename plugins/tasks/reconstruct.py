@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from framework import PluginConfig, metrics, register_task
-from framework.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland import PluginConfig, metrics, register_task
+from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
 
 
 @dataclass

@@ -29,11 +29,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from framework import register_pursuit
-from framework.backend import namespace
-from framework.errors import check
-from framework.interfaces import Pursuit, PursuitConfig, PursuitInfo
-from framework.operators import LinearOperator, array_device
+from sparseland import register_pursuit
+from sparseland.backend import namespace
+from sparseland.errors import check
+from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
+from sparseland.operators import LinearOperator, array_device
 
 SHRINK_C = 0.01  # c in the step acceptance test
 SHRINK_KAPPA = 2.0  # κ: the step shrinks by κ(1 − c) per rejection

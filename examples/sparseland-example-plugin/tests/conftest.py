@@ -2,6 +2,6 @@
 which installed distribution registered each plugin (importing the module directly first would
 register it with an unknown distribution)."""
 
-from framework.registry import load_plugins
+from sparseland.registry import load_plugins
 
 load_plugins()

@@ -11,11 +11,11 @@ import pytest
 import torch
 from sparseland_example.iht import IterativeHardThresholding, hard_threshold
 
-from framework import build
-from framework.backend import namespace
-from framework.errors import ConfigError, UnknownPluginError
-from framework.operators import MatrixOperator
-from framework.registry import get
+from sparseland import build
+from sparseland.backend import namespace
+from sparseland.errors import ConfigError, UnknownPluginError
+from sparseland.operators import MatrixOperator
+from sparseland.registry import get
 
 
 def _dictionary(m: int, k: int, seed: int) -> torch.Tensor:
