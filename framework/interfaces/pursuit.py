@@ -1,11 +1,27 @@
-"""Pursuit: infer the codes of a batch of signals for a fixed dictionary."""
+"""Pursuit: infer the codes of a batch of signals for a fixed dictionary.
+
+Input policy, shared by every pursuit (``Pursuit.__call__``):
+
+* signals and dictionary are torch tensors or numpy arrays; numpy signals give numpy codes.
+* both must be floating point and finite (NaN/Inf is refused with :class:`NonFiniteError`).
+* dtypes: the signals set the precision. A matrix dictionary of another dtype is cast to the
+  signals' dtype. float16 and bfloat16 signals are solved in float32 (the eigenvalue, Cholesky
+  and inverse kernels the pursuits rely on have no half-precision form) and the codes are
+  returned in the signals' dtype.
+* an all-zero atom gets a zero coefficient: it is left out of the solve (it can neither reduce
+  the residual nor be selected), so no pursuit divides by its zero norm.
+* an empty batch (0 signals) returns empty codes.
+"""
 
 from __future__ import annotations
 
+import sys
+import warnings
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from sparseland.backend import BACKENDS, to_backend, to_torch
@@ -13,6 +29,33 @@ from sparseland.errors import NonFiniteError, ShapeError, check
 from sparseland.interfaces.plugin import Plugin
 from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.registry import PluginConfig
+
+HALF_PRECISION = (torch.float16, torch.bfloat16)
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative pursuit stopped at ``max_iter`` before reaching its tolerance."""
+
+
+def _caller_stacklevel() -> int:
+    """The stack level of the first caller outside Sparseland (for ``warnings.warn``)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("sparseland"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_not_converged(pursuit: str, stalled: int, total: int, max_iter: int, tol: float) -> None:
+    """Warn once for a call in which ``stalled`` of ``total`` signals ran out of iterations
+    (attributed to the first caller outside Sparseland)."""
+    if stalled <= 0 or total <= 0:
+        return
+    warnings.warn(
+        f"{pursuit}: {stalled} of {total} signals ({stalled / total:.1%}) stopped at "
+        f"max_iter={max_iter} short of tol={tol:g}; raise max_iter (or tol) for converged codes.",
+        ConvergenceWarning,
+        stacklevel=_caller_stacklevel(),
+    )
 
 
 @dataclass
@@ -46,39 +89,118 @@ class PursuitInfo:
         return out
 
 
+def _as_tensor(a: Any, what: str) -> torch.Tensor:
+    if isinstance(a, torch.Tensor):
+        return a
+    if isinstance(a, np.ndarray):
+        # torch shares numpy's memory, except read-only arrays or negative strides (a copy)
+        if not a.flags.writeable or any(stride < 0 for stride in a.strides):
+            a = a.copy()
+        return torch.from_numpy(a)
+    raise ShapeError(
+        f"{what} must be a torch tensor or a numpy array, got {type(a).__name__}; "
+        "convert with torch.as_tensor(...)."
+    )
+
+
 class Pursuit(Plugin[PursuitConfig]):
     """``codes = pursuit(x, dictionary)``: batched over signals, on any device.
 
     Subclasses implement :meth:`solve` against the operator interface and the array
-    namespace of ``x``; this base class validates inputs and does the backend hand-over.
+    namespace of ``x``; this base class validates inputs (see the module docstring for the
+    policy), handles empty batches and zero atoms, and does the backend hand-over.
     """
 
     #: True when the algorithm needs explicit atoms (``dictionary.matrix``), e.g. OMP.
     needs_matrix: bool = False
     info: PursuitInfo | None = None
 
-    def __call__(
-        self, x: torch.Tensor, dictionary: LinearOperator | torch.Tensor, init: Any = None
-    ) -> torch.Tensor:
-        op = MatrixOperator(dictionary) if isinstance(dictionary, torch.Tensor) else dictionary
-        self.validate(x, op)
+    def __call__(self, x: Any, dictionary: LinearOperator | Any, init: Any = None) -> Any:
+        numpy_in = isinstance(x, np.ndarray)
+        x = _as_tensor(x, "signals")
+        if not isinstance(dictionary, LinearOperator):
+            dictionary = MatrixOperator(_as_tensor(dictionary, "dictionary"))
+        if init is not None:
+            init = _as_tensor(init, "init")
+        self.validate(x, dictionary)
+        out_dtype = x.dtype
+        if x.dtype in HALF_PRECISION:
+            x = x.float()
+        op, live = self._prepare_matrix(dictionary, x)
+        if init is not None:
+            init = init.to(x.dtype)
+        if x.shape[0] == 0:
+            codes = x.new_zeros(dictionary.code_shape(x))
+            self.info = PursuitInfo(iterations=0, rel_change=0.0)
+        elif live is None:
+            codes = self._solve(x, op, init)
+        else:
+            # zero atoms are left out of the solve; their coefficients are zero
+            init_live = None if init is None else init[:, live]
+            codes_live = self._solve(x, op, init_live)
+            shape = dictionary.code_shape(x)
+            codes = codes_live.new_zeros(shape).index_copy(1, live, codes_live)
+        if codes.dtype != out_dtype:
+            codes = codes.to(out_dtype)
+        return codes.detach().cpu().numpy() if numpy_in else codes
+
+    def _solve(self, x: torch.Tensor, op: LinearOperator, init: Any) -> torch.Tensor:
         backend = self.config.backend
         if backend == "torch":
-            return self.solve(x, op, init)
+            codes: torch.Tensor = self.solve(x, op, init)
+            return codes
         xb = to_backend(x, backend)
         ib = None if init is None else to_backend(init, backend)
         return to_torch(self.solve(xb, op.to_backend(backend), ib), like=x)
+
+    @staticmethod
+    def _prepare_matrix(
+        op: LinearOperator, x: torch.Tensor
+    ) -> tuple[LinearOperator, torch.Tensor | None]:
+        """A matrix dictionary in the signals' dtype, without its all-zero atoms (and the
+        indices of the atoms kept, or None when every atom is kept)."""
+        if not isinstance(op, MatrixOperator) or not isinstance(op.matrix, torch.Tensor):
+            return op, None
+        matrix = op.matrix
+        if matrix.ndim != 2:
+            return op, None
+        nonzero = (matrix != 0).any(dim=0)
+        live = None if bool(nonzero.all()) else torch.nonzero(nonzero).reshape(-1)
+        if live is not None:
+            matrix = matrix[:, live]
+        if matrix.dtype != x.dtype:
+            matrix = matrix.to(x.dtype)
+        if matrix is op.matrix:
+            return op, None
+        reduced = MatrixOperator(matrix)
+        if live is None:
+            reduced._lipschitz = op._lipschitz  # casting keeps ‖D‖² (computed in float64)
+        return reduced, live
 
     def validate(self, x: torch.Tensor, op: LinearOperator) -> None:
         op.code_shape(x)  # raises ShapeError naming both shapes
         if self.needs_matrix:
             _ = op.matrix  # raises with the list of pursuits that work without one
         if not torch.is_floating_point(x):
-            raise ShapeError(f"signals must be floating point, got {x.dtype}; call x.float().")
+            raise ShapeError(
+                f"signals must be floating point, got {x.dtype}; convert them to float32 or "
+                "float64."
+            )
         if not bool(torch.isfinite(x).all()):
             raise NonFiniteError(
                 "signals contain NaN or Inf; clean the data or check the preprocessing."
             )
+        matrix = op.matrix if isinstance(op, MatrixOperator) else None
+        if isinstance(matrix, torch.Tensor):
+            if not torch.is_floating_point(matrix):
+                raise ShapeError(
+                    f"the dictionary must be floating point, got {matrix.dtype}; convert it "
+                    "to float32 or float64."
+                )
+            if not bool(torch.isfinite(matrix).all()):
+                raise NonFiniteError(
+                    "the dictionary contains NaN or Inf; check how it was learned or loaded."
+                )
 
     @abstractmethod
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:

@@ -33,7 +33,11 @@ from sparseland.interfaces import Pursuit, PursuitInfo
 from sparseland.lasso import lasso_duality_gap
 from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
-from sparseland.plugins.pursuit.proximal_gradient import LassoPursuitConfig
+from sparseland.plugins.pursuit.proximal_gradient import (
+    LassoPursuitConfig,
+    report_convergence,
+    zero_at_optimum,
+)
 
 RHO_SCALE = 1.6  # ρ = RHO_SCALE·√(λ/s), see the module docstring
 
@@ -109,9 +113,15 @@ def admm_block(
     cfg: AdmmConfig,
     rho: float,
     h_update: _HUpdate,
-) -> tuple[torch.Tensor, int, float]:
-    """ADMM on one block of signals: codes z, iterations run, worst relative change."""
+) -> tuple[torch.Tensor, int, float, int]:
+    """ADMM on one block of signals: codes z, iterations run, worst relative change and the
+    number of signals short of the tolerance."""
     tau, alpha = cfg.lam / rho, cfg.relaxation
+    # Signals whose codes are zero at the optimum are done at once: their stop test would
+    # divide by ‖z‖ = 0.
+    done = zero_at_optimum(x @ dictionary, cfg.lam, cfg.positive)
+    if bool(done.all()):
+        return x.new_zeros(x.shape[0], dictionary.shape[1]), 0, 0.0, 0
     offset = h_update.offset(x)
     if init is None:
         z = torch.zeros(x.shape[0], dictionary.shape[1], dtype=x.dtype, device=x.device)
@@ -121,7 +131,7 @@ def admm_block(
         # The fixed point has ρu = Dᵀ(x − D z) (the h-update's optimality condition at h = z),
         # so a warm start also starts u there: from a solution, ADMM stays put.
         u = ((x - z @ dictionary.T) @ dictionary) / rho
-    rel = math.inf
+    rel, stalled = math.inf, x.shape[0]
     it = 0
     for it in range(1, cfg.max_iter + 1):
         z_old = z
@@ -136,10 +146,12 @@ def admm_block(
         if it % cfg.check_every == 0 or it == cfg.max_iter:
             size = _row_norm(z).clamp_min(1e-30)
             change = torch.maximum(_row_norm(z - z_old), _row_norm(h - z)) / size
+            change = change.masked_fill_(done, 0.0)
             rel = float(change.max())
+            stalled = int((change >= cfg.tol).sum())
             if rel < cfg.tol:
                 break
-    return z, it, rel
+    return z.masked_fill_(done[:, None], 0.0), it, rel, stalled
 
 
 @register_pursuit("admm", config=AdmmConfig)
@@ -155,13 +167,15 @@ class Admm(Pursuit):
         n = xt.shape[0]
         block = cfg.cpu_block if cfg.cpu_block > 0 and xt.device.type == "cpu" else n
         h_update = _HUpdate(dictionary, rho)
-        codes, iterations, rel = [], 0, 0.0
+        codes, iterations, rel, stalled = [], 0, 0.0, 0
         for start in range(0, max(n, 1), max(block, 1)):
             rows = slice(start, start + block)
             init_rows = None if h0 is None else h0[rows]
-            z, it, r = admm_block(xt[rows], dictionary, init_rows, cfg, rho, h_update)
+            z, it, r, short = admm_block(xt[rows], dictionary, init_rows, cfg, rho, h_update)
             codes.append(z)
             iterations, rel = max(iterations, it), max(rel, r)
+            stalled += short if it >= cfg.max_iter else 0
+        report_convergence("admm", cfg, cfg.max_iter, stalled, n)
         z = torch.cat(codes) if len(codes) != 1 else codes[0]
         gap = math.nan
         if cfg.compute_gap:

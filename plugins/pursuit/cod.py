@@ -23,7 +23,11 @@ from sparseland.interfaces import Pursuit, PursuitInfo
 from sparseland.lasso import lasso_duality_gap
 from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix, soft_threshold
-from sparseland.plugins.pursuit.proximal_gradient import LassoPursuitConfig
+from sparseland.plugins.pursuit.proximal_gradient import (
+    LassoPursuitConfig,
+    report_convergence,
+    zero_at_optimum,
+)
 
 
 @dataclass
@@ -42,14 +46,22 @@ class Cod(Pursuit):
         dictionary = dense_matrix(op, xt)
         gram = dictionary.T @ dictionary
         diag = torch.diagonal(gram).clone()
+        # a zero atom (G_jj = 0) has B_j = 0 and stays at h_j = 0: divide by 1, not 0
+        safe_diag = torch.where(diag > 0, diag, torch.ones_like(diag))
         h = torch.zeros(xt.shape[0], gram.shape[0], dtype=xt.dtype, device=xt.device)
         if init is not None:
             h = as_torch(init)[0].to(xt.dtype).clone()
-        b = xt @ dictionary - h @ gram + h * diag
+        correlation = xt @ dictionary
+        # signals whose codes are zero at the optimum are done at once (no test divides by ‖h‖)
+        done = zero_at_optimum(correlation, cfg.lam, cfg.positive)
+        if bool(done.all()):
+            self.info = PursuitInfo(iterations=0, rel_change=0.0, duality_gap=0.0)
+            return back(torch.zeros_like(h), backend)
+        b = correlation - h @ gram + h * diag
         rows = torch.arange(xt.shape[0], device=xt.device)
-        rel, it = math.inf, 0
+        rel, it, stalled = math.inf, 0, xt.shape[0]
         for it in range(1, cfg.max_iter + 1):
-            target = soft_threshold(b, cfg.lam, cfg.positive) / diag
+            target = soft_threshold(b, cfg.lam, cfg.positive) / safe_diag
             move = target - h
             j = move.abs().argmax(dim=1)
             delta = move[rows, j]
@@ -58,9 +70,12 @@ class Cod(Pursuit):
             h[rows, j] += delta
             if it % cfg.check_every == 0 or it == cfg.max_iter:
                 scale = h.norm(dim=1).clamp_min(torch.finfo(h.dtype).tiny)
-                rel = float((delta.abs() / scale).max())
+                change = (delta.abs() / scale).masked_fill_(done, 0.0)
+                rel = float(change.max())
+                stalled = int((change >= cfg.tol).sum())
                 if rel < cfg.tol:
                     break
+        report_convergence("cod", cfg, it, stalled, xt.shape[0])
         gap = math.nan
         if cfg.compute_gap:
             op_t = MatrixOperator(dictionary)

@@ -140,6 +140,9 @@ def batch_omp(
         size = 4 if mixed else x.element_size()  # the bytes of α's elements
         block = max(1, CPU_BLOCK * 4 // size) if device.type == "cpu" else n
     block = max(1, min(block, n))
+    # Rounding level (as scikit-learn's orthogonal_mp_gram, but relative to the scales of the
+    # problem): machine epsilon times ‖d_j‖²‖x‖² for α_j², times ‖d_j‖² for the new pivot.
+    rounding = torch.finfo(dtype).eps
     tiny = torch.finfo(dtype).tiny
     # Rows 0…n_atoms−1: G = DᵀD; rows n_atoms…: α⁰ = Dᵀx of the current block.
     table = torch.empty(n_atoms + block, n_atoms, dtype=dtype, device=device)
@@ -184,6 +187,7 @@ def batch_omp(
         weights[0] = 1.0
         inv.zero_()
         error = (xb * xb).sum(dim=1)  # ‖residual‖² = ‖x‖² − Σ z_t²
+        energy = error.clone()  # ‖x‖², the scale of the rounding level of α
         running = torch.ones(nb, dtype=torch.bool, device=device)
         if eps is not None:
             running &= error > eps
@@ -207,6 +211,7 @@ def batch_omp(
             torch.add(offsets, j, out=flat[s])
             best = alpha0_flat.index_select(0, flat[s])  # α⁰_j
             d2 = diag.index_select(0, j)
+            atom_sq = d2  # ‖d_j‖²
             if mixed and s == 0:
                 alpha0_max = best.abs()
             if s > 0:
@@ -217,8 +222,9 @@ def batch_omp(
                 w = (inv_s * g[None]).sum(dim=1)
                 d2 = d2 - (w * w).sum(dim=0)
             # A signal stops when its residual is orthogonal to every atom or the new atom
-            # depends linearly on the chosen ones (as scikit-learn's orthogonal_mp_gram does).
-            running &= (best * best > tiny) & (d2 > tiny)
+            # depends linearly on the chosen ones, both up to rounding (as scikit-learn's
+            # orthogonal_mp_gram does, relative here so that the scale of D and x is moot).
+            running &= (best * best > rounding * atom_sq * energy) & (d2 > rounding * atom_sq)
             inv_d = torch.where(running, torch.rsqrt(d2.clamp_min(tiny)), 0.0)  # 0: stopped
             if s > 0:
                 # Row s of L⁻¹: [−wᵀL⁻¹/d, 1/d].
@@ -269,7 +275,9 @@ class Omp(Pursuit):
             raise ConfigError(
                 "k", f"{k} atoms asked of a dictionary of {n_atoms} atoms", f"use k <= {n_atoms}"
             )
-        codes, steps, residual_sq = batch_omp(xt, dictionary, k, cfg.eps)
+        # No more atoms than the rank of D allows (≤ m): with k ≥ m the fit is exact after at
+        # most rank-many atoms, and further ones would only fit rounding errors.
+        codes, steps, residual_sq = batch_omp(xt, dictionary, min(k, m), cfg.eps)
         rel = float((residual_sq.sqrt() / xt.detach().norm(dim=1).clamp_min(1e-30)).mean())
         # For OMP, rel_change reports the mean relative residual ‖x − Dh‖/‖x‖.
         self.info = PursuitInfo(iterations=steps, rel_change=rel)
