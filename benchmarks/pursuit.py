@@ -428,5 +428,73 @@ def main() -> None:
     print(markdown(result))
 
 
+def plain_fista(x: torch.Tensor, d: torch.Tensor, lam: float, iters: int) -> torch.Tensor:
+    """The reference for the overhead: FISTA as a plain torch loop (Beck and Teboulle 2009)."""
+    lipschitz = torch.linalg.matrix_norm(d, ord=2) ** 2
+    correlation = x @ d
+    h = torch.zeros(x.shape[0], d.shape[1], dtype=x.dtype, device=x.device)
+    y, t = h, 1.0
+    for _ in range(iters):
+        z = y - ((y @ d.T) @ d - correlation) / lipschitz
+        h_new = torch.sign(z) * torch.clamp(z.abs() - lam / lipschitz, min=0.0)
+        t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        y = h_new + ((t - 1.0) / t_new) * (h_new - h)
+        h, t = h_new, t_new
+    return h
+
+
+def fista_overhead(
+    n: int = 10_000, iters: int = 100, repeats: int = 7, threads: int = 2, out: Path | None = None
+) -> dict[str, Any]:
+    """Sparseland's FISTA call against :func:`plain_fista`, same problem and iterations:
+    median wall time over interleaved repeats, and minor page faults per iteration."""
+    import resource
+    import statistics
+
+    torch.set_num_threads(threads)
+    x = torch.tensor(camera_patches(n), dtype=torch.float32)
+    d = dct_dictionary(8, 256)
+    pursuit = build(
+        "pursuit", "fista", lam=LAM, max_iter=iters, tol=0.0, compute_gap=False, check_every=10**6
+    )
+    runs: dict[str, Callable[[], torch.Tensor]] = {
+        "sparseland fista": lambda: pursuit(x, d),
+        "plain torch loop": lambda: plain_fista(x, d, LAM, iters),
+    }
+    agreement = float((runs["sparseland fista"]() - runs["plain torch loop"]()).abs().max())
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    faults: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            seconds[name].append(timed(run)[1])
+            faults[name].append(
+                (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / iters
+            )
+    median = {name: statistics.median(v) for name, v in seconds.items()}
+    result = {
+        "n_signals": n,
+        "iterations": iters,
+        "repeats": repeats,
+        "threads": threads,
+        "load_average": round(os.getloadavg()[0], 1),
+        "max_abs_difference": agreement,
+        "median_seconds": median,
+        "all_seconds": seconds,
+        "median_page_faults_per_iteration": {k: statistics.median(v) for k, v in faults.items()},
+        "ratio": median["sparseland fista"] / median["plain torch loop"],
+    }
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "fista_overhead.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return result
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if "--fista-overhead" in sys.argv:  # python benchmarks/pursuit.py --fista-overhead
+        fista_overhead(out=Path(__file__).parent / "results")
+    else:
+        main()

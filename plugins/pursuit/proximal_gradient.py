@@ -58,6 +58,9 @@ class ProximalGradientConfig(LassoPursuitConfig):
         )
 
 
+UNEQUAL_NORMS = 1.01  # atoms whose norms differ by more than this ratio are rescaled
+
+
 def shrink(xp: Any, v: Any, tau: float, positive: bool) -> Any:
     """Soft threshold S_τ(v) = sign(v)·max(|v| − τ, 0) = v − clip(v, −τ, τ) (two passes, exact).
 
@@ -90,6 +93,30 @@ def report_convergence(
         warn_not_converged(name, stalled, total, config.max_iter, config.tol)
 
 
+def unit_atoms(op: LinearOperator) -> tuple[LinearOperator, Any | None]:
+    """A matrix dictionary with atoms of unequal norms, rescaled to unit norm, and the norms.
+
+    With D̃ = D diag(1/‖d_j‖) and h̃_j = ‖d_j‖ h_j the Lasso becomes a weighted one,
+    ½‖x − D̃ h̃‖² + Σ_j (λ/‖d_j‖)|h̃_j|, whose soft threshold is per atom: the same solution,
+    but the step 1/L no longer follows the largest atom, so small atoms converge as fast as
+    unit ones (a diagonal, Jacobi, preconditioner). Equal norms (unit atoms included) and
+    implicit operators are left as they are: (op, None).
+    """
+    matrix = op.matrix if isinstance(op, MatrixOperator) else None
+    if matrix is None or getattr(matrix, "ndim", 0) != 2 or matrix.shape[1] == 0:
+        return op, None
+    xp = namespace(matrix)
+    norms = xp.linalg.vector_norm(matrix, axis=0)
+    live = norms > 0
+    if not bool(xp.any(live)):
+        return op, None
+    largest, smallest = float(xp.max(norms)), float(xp.min(norms[live]))
+    if largest <= UNEQUAL_NORMS * smallest:
+        return op, None
+    norms = xp.where(live, norms, xp.ones_like(norms))  # a zero atom stays zero
+    return MatrixOperator(matrix / norms), norms
+
+
 def _in_place_ok(x: Any, op: LinearOperator, init: Any | None) -> bool:
     """The buffer-reusing torch loop applies when nothing asks for a gradient through it."""
     if not isinstance(x, torch.Tensor):
@@ -110,19 +137,26 @@ def proximal_gradient(
     restart: bool = False,
 ) -> tuple[Any, PursuitInfo]:
     xp = namespace(x)
-    lipschitz = op.lipschitz(x)
-    step = config.step_scale / lipschitz
     shape = op.code_shape(x)
-    correlation = op.adjoint(x)
-    done = zero_at_optimum(correlation, config.lam, config.positive)
+    solve_op, norms = unit_atoms(op)
+    correlation = solve_op.adjoint(x)
+    # h = 0 is optimal iff |d_jᵀx| ≤ λ for every atom: |d̃_jᵀx| ≤ λ/‖d_j‖ after the scaling
+    done = zero_at_optimum(
+        correlation if norms is None else correlation * norms, config.lam, config.positive
+    )
     if bool(xp.all(done)):  # every code is zero at the optimum: nothing to iterate
         h = xp.zeros(shape, dtype=x.dtype, device=array_device(x))
         return h, PursuitInfo(iterations=0, rel_change=0.0, duality_gap=0.0)
+    step = config.step_scale / solve_op.lipschitz(x)
+    tau: Any = config.lam * step if norms is None else (config.lam * step) / norms
     # The gradient step y − (Dᵀ(D y) − Dᵀx)/L with 1/L folded into the small D y (n × m) and
     # Dᵀx/L computed once: two GEMMs and two passes over the codes per iteration.
     bias = correlation * step
-    loop = _torch_loop if _in_place_ok(x, op, init) else _namespace_loop
-    h, it, change = loop(x, op, init, bias, step, config, accelerate, restart)
+    start = init if init is None or norms is None else init * norms
+    loop = _torch_loop if _in_place_ok(x, solve_op, start) else _namespace_loop
+    h, it, change = loop(x, solve_op, start, bias, step, tau, config, accelerate, restart)
+    if norms is not None:
+        h = h / norms
     change = xp.where(done, xp.zeros_like(change), change)
     rel = float(xp.max(change))
     stalled = int(xp.sum(xp.astype(change >= config.tol, xp.int64)))
@@ -143,6 +177,7 @@ def _namespace_loop(
     init: Any | None,
     bias: Any,
     step: float,
+    threshold: Any,
     config: ProximalGradientConfig,
     accelerate: bool,
     restart: bool,
@@ -150,7 +185,6 @@ def _namespace_loop(
     """ISTA/FISTA on any array namespace (and through autograd): codes, iterations and the
     per-signal relative change at the last check."""
     xp = namespace(x)
-    threshold = config.lam * step
     shape = op.code_shape(x)
     h = xp.zeros(shape, dtype=x.dtype, device=array_device(x)) if init is None else init
     y = h
@@ -189,13 +223,13 @@ def _torch_loop(
     init: torch.Tensor | None,
     bias: torch.Tensor,
     step: float,
+    tau: Any,
     config: ProximalGradientConfig,
     accelerate: bool,
     restart: bool,
 ) -> tuple[torch.Tensor, int, torch.Tensor]:
     """The same iteration in torch on preallocated buffers (in-place, ``out=``): no allocation
     per step, so no page faults from fresh memory on the CPU."""
-    tau = config.lam * step
     h = torch.zeros_like(bias) if init is None else init.detach().to(bias.dtype).clone()
     h_new, work = torch.empty_like(h), torch.empty_like(h)
     y = h.clone() if accelerate else h
@@ -221,7 +255,7 @@ def _torch_loop(
         if config.positive:
             h_new.sub_(tau).clamp_(min=0.0)
         else:
-            torch.clamp(h_new, -tau, tau, out=work)
+            torch.clamp(h_new, -tau, tau, out=work)  # τ: a number or one per atom
             h_new.sub_(work)  # S_τ(v) = v − clip(v, −τ, τ)
         torch.sub(h_new, h, out=work)  # the step h_k − h_{k−1}
         checking = it % config.check_every == 0 or it == config.max_iter
