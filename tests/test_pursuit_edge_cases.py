@@ -250,3 +250,20 @@ def test_zero_signals_among_others_do_not_block_convergence(name: str) -> None:
         codes = pursuit(x, d)
     assert bool((codes[2] == 0).all())
     assert pursuit.info is not None and pursuit.info.iterations < 100_000
+
+
+@pytest.mark.parametrize("name", LASSO)
+def test_atoms_of_unequal_norms_converge(name: str) -> None:
+    """Norms from 0.1 to 10: the step 1/‖D‖² follows the largest atom, so without rescaling
+    the small ones barely move and every pursuit stopped at max_iter."""
+    gen = torch.Generator().manual_seed(0)
+    d = torch.randn(32, 16, generator=gen, dtype=torch.float64)
+    d = d / d.norm(dim=0) * torch.logspace(-1, 1, 16, dtype=torch.float64)
+    x = torch.randn(8, 32, generator=gen, dtype=torch.float64)
+    pursuit = build("pursuit", name, lam=0.1, tol=1e-6)  # default max_iter
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        codes = pursuit(x, d).numpy()
+    ref = sklearn_lasso(x.numpy(), d.numpy(), 0.1)
+    p, p_ref = (lasso_objective(x.numpy(), d.numpy(), h, 0.1) for h in (codes, ref))
+    np.testing.assert_allclose(p, p_ref, rtol=1e-4)

@@ -36,6 +36,7 @@ from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
 from sparseland.plugins.pursuit.proximal_gradient import (
     LassoPursuitConfig,
     report_convergence,
+    unit_atoms,
     zero_at_optimum,
 )
 
@@ -102,6 +103,12 @@ class _HUpdate:
         return torch.addmm(offset, v, self.scaled_inv)
 
 
+def _unit_atoms(dictionary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Atoms of unequal norms rescaled to unit norm, and their norms (see ``unit_atoms``)."""
+    op, norms = unit_atoms(MatrixOperator(dictionary))
+    return (dictionary, None) if norms is None else (op.matrix, norms)
+
+
 def _row_norm(a: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(a, dim=1)
 
@@ -113,13 +120,18 @@ def admm_block(
     cfg: AdmmConfig,
     rho: float,
     h_update: _HUpdate,
+    norms: torch.Tensor | None = None,
+    original: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, int, float, int]:
     """ADMM on one block of signals: codes z, iterations run, worst relative change and the
-    number of signals short of the tolerance."""
-    tau, alpha = cfg.lam / rho, cfg.relaxation
+    number of signals short of the tolerance. ``norms``: the atoms were rescaled to unit norm
+    (see ``unit_atoms``), the threshold is λ/(ρ‖d_j‖) per atom; ``original``: the atoms as given."""
+    tau: Any = cfg.lam / rho if norms is None else cfg.lam / (rho * norms)
+    alpha = cfg.relaxation
     # Signals whose codes are zero at the optimum are done at once: their stop test would
     # divide by ‖z‖ = 0.
-    done = zero_at_optimum(x @ dictionary, cfg.lam, cfg.positive)
+    atoms = dictionary if original is None else original
+    done = zero_at_optimum(x @ atoms, cfg.lam, cfg.positive)
     if bool(done.all()):
         return x.new_zeros(x.shape[0], dictionary.shape[1]), 0, 0.0, 0
     offset = h_update.offset(x)
@@ -163,7 +175,11 @@ class Admm(Pursuit):
         xt, backend = as_torch(x)
         dictionary = dense_matrix(op, xt)
         rho = cfg.rho if cfg.rho is not None else default_rho(xt, cfg.lam)
+        original = dictionary
+        dictionary, norms = _unit_atoms(dictionary)
         h0 = None if init is None else as_torch(init)[0]
+        if h0 is not None and norms is not None:
+            h0 = h0 * norms
         n = xt.shape[0]
         block = cfg.cpu_block if cfg.cpu_block > 0 and xt.device.type == "cpu" else n
         h_update = _HUpdate(dictionary, rho)
@@ -171,12 +187,17 @@ class Admm(Pursuit):
         for start in range(0, max(n, 1), max(block, 1)):
             rows = slice(start, start + block)
             init_rows = None if h0 is None else h0[rows]
-            z, it, r, short = admm_block(xt[rows], dictionary, init_rows, cfg, rho, h_update)
+            z, it, r, short = admm_block(
+                xt[rows], dictionary, init_rows, cfg, rho, h_update, norms, original
+            )
             codes.append(z)
             iterations, rel = max(iterations, it), max(rel, r)
             stalled += short if it >= cfg.max_iter else 0
         report_convergence("admm", cfg, cfg.max_iter, stalled, n)
         z = torch.cat(codes) if len(codes) != 1 else codes[0]
+        if norms is not None:
+            z = z / norms
+        dictionary = original
         gap = math.nan
         if cfg.compute_gap:
             op_d = MatrixOperator(dictionary)

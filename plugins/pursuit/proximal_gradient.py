@@ -141,9 +141,8 @@ def proximal_gradient(
     solve_op, norms = unit_atoms(op)
     correlation = solve_op.adjoint(x)
     # h = 0 is optimal iff |d_jᵀx| ≤ λ for every atom: |d̃_jᵀx| ≤ λ/‖d_j‖ after the scaling
-    done = zero_at_optimum(
-        correlation if norms is None else correlation * norms, config.lam, config.positive
-    )
+    original = correlation if norms is None else op.adjoint(x)  # not rounded by the rescaling
+    done = zero_at_optimum(original, config.lam, config.positive)
     if bool(xp.all(done)):  # every code is zero at the optimum: nothing to iterate
         h = xp.zeros(shape, dtype=x.dtype, device=array_device(x))
         return h, PursuitInfo(iterations=0, rel_change=0.0, duality_gap=0.0)
