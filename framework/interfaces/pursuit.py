@@ -19,6 +19,7 @@ import sys
 import warnings
 from abc import abstractmethod
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,8 @@ class ConvergenceWarning(UserWarning):
 
 def _caller_stacklevel() -> int:
     """The stack level of the first caller outside Sparseland (for ``warnings.warn``)."""
-    frame, level = sys._getframe(2), 2
+    frame: FrameType | None = sys._getframe(2)
+    level = 2
     while frame is not None and frame.f_globals.get("__name__", "").startswith("sparseland"):
         frame, level = frame.f_back, level + 1
     return level

@@ -265,7 +265,7 @@ def _torch_loop(
                 # uphill momentum (y − h_k)ᵀ(h_k − h_{k−1}) > 0 resets t (y is free now)
                 uphill = y.sub_(h_new).mul_(work).reshape(h.shape[0], -1).sum(dim=1)
                 t = torch.where(uphill.reshape(t.shape) > 0, 1.0, t)
-                t_new = (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0
+                t_new: Any = (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0
                 torch.addcmul(h_new, (t - 1.0) / t_new, work, out=y)
             else:
                 t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
