@@ -265,19 +265,26 @@ def batch_omp(
 class Omp(Pursuit):
     needs_matrix = True
 
+    def validate(self, x: Any, op: LinearOperator) -> None:
+        super().validate(x, op)
+        cfg: OmpConfig = self.config  # type: ignore[assignment]
+        n_atoms = int(op.matrix.shape[1])  # as given, before zero atoms are left out
+        if cfg.k is not None and cfg.k > n_atoms:
+            raise ConfigError(
+                "k",
+                f"{cfg.k} atoms asked of a dictionary of {n_atoms} atoms",
+                f"use k <= {n_atoms}",
+            )
+
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
         cfg: OmpConfig = self.config  # type: ignore[assignment]
         xt, backend = as_torch(x)
         dictionary = dense_matrix(op, xt)
         m, n_atoms = dictionary.shape
         k = cfg.k if cfg.k is not None else min(m, n_atoms)
-        if k > n_atoms:
-            raise ConfigError(
-                "k", f"{k} atoms asked of a dictionary of {n_atoms} atoms", f"use k <= {n_atoms}"
-            )
-        # No more atoms than the rank of D allows (≤ m): with k ≥ m the fit is exact after at
-        # most rank-many atoms, and further ones would only fit rounding errors.
-        codes, steps, residual_sq = batch_omp(xt, dictionary, min(k, m), cfg.eps)
+        # No more atoms than the rank of D allows (≤ min(m, n_atoms)): with k ≥ m the fit is
+        # exact after at most rank-many atoms, and further ones would only fit rounding errors.
+        codes, steps, residual_sq = batch_omp(xt, dictionary, min(k, m, n_atoms), cfg.eps)
         rel = float((residual_sq.sqrt() / xt.detach().norm(dim=1).clamp_min(1e-30)).mean())
         # For OMP, rel_change reports the mean relative residual ‖x − Dh‖/‖x‖.
         self.info = PursuitInfo(iterations=steps, rel_change=rel)
