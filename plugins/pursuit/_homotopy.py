@@ -29,7 +29,7 @@ class PathState:
         self.gram = gram
         support = h != 0
         size = support.sum(1)
-        self.width = max(width, int(size.max()) if n else 0, 1)
+        self.width = max(min(width, h.shape[1]), int(size.max()) if n else 0, 1)
         order = torch.sort(support.to(torch.int8), dim=1, descending=True, stable=True).indices
         self.slot_atom = order[:, : self.width].clone()
         position = torch.arange(self.width, device=h.device)[None, :]
@@ -81,6 +81,11 @@ class PathState:
         self.slot_atom[rows, slot] = atoms
         self.used[rows, slot] = True
 
+    def keep(self, rows: torch.Tensor) -> None:
+        """Only the signals selected by ``rows`` go on."""
+        self.slot_atom, self.used = self.slot_atom[rows], self.used[rows]
+        self.inverse = self.inverse[rows]
+
     def remove(self, rows: torch.Tensor, slots: torch.Tensor) -> None:
         """The atom in slot ``slots[i]`` leaves signal ``rows[i]`` (downdate of the inverse)."""
         k = torch.arange(rows.numel(), device=rows.device)
@@ -91,6 +96,36 @@ class PathState:
         inv[k, :, slots] = 0.0
         self.inverse[rows] = inv
         self.used[rows, slots] = False
+
+
+def _regular_start(
+    h: torch.Tensor, corr: torch.Tensor, gram: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Signals whose starting support has a singular G_SS (more atoms than the rank allows, or
+    dependent atoms) start from h = 0 instead, where the path is LARS itself."""
+    if h.shape[0] == 0:
+        return h, corr
+    support = h != 0
+    width = max(int(support.sum(1).max()), 1)
+    idx = torch.sort(support.to(torch.int8), dim=1, descending=True, stable=True).indices
+    idx = idx[:, :width]
+    used = support.gather(1, idx).to(h.dtype)
+    g_ss = gram[idx[:, :, None], idx[:, None, :]] * used[:, :, None] * used[:, None, :]
+    eye = torch.eye(width, dtype=h.dtype, device=h.device)
+    g_ss = g_ss + eye * (1.0 - used)[:, :, None]
+    diag = torch.diagonal(g_ss, dim1=1, dim2=2)
+    scale = diag.clamp_min(torch.finfo(h.dtype).tiny).rsqrt()
+    chol, info = torch.linalg.cholesky_ex(g_ss * scale[:, :, None] * scale[:, None, :])
+    # min pivot² of the unit-diagonal Gram bounds its smallest eigenvalue from above
+    pivot = torch.diagonal(chol, dim1=1, dim2=2).min(1).values
+    singular = (info != 0) | ~(pivot * pivot > 1e-10)
+    if not bool(singular.any()):
+        return h, corr
+    corr = corr.clone()
+    corr[singular] = corr[singular] + h[singular] @ gram  # Dᵀx: the correlations at h = 0
+    h = h.clone()
+    h[singular] = 0.0
+    return h, corr
 
 
 def homotopy(
@@ -107,6 +142,7 @@ def homotopy(
     Lasso at ε = 1. Returns the support mask, the signs θ on it, and which signals got there."""
     n, k = h.shape
     dev, dtype = h.device, h.dtype
+    h, corr = _regular_start(h, corr, gram)
     support = h != 0
     theta = torch.sign(h)
     if positive:
@@ -115,58 +151,72 @@ def homotopy(
     r = corr - u  # λθ on S, 0 off S
     state = PathState(h, gram, int(support.sum(1).max()) + 4 if n else 1)
     eps = torch.zeros(n, dtype=dtype, device=dev)
-    active = torch.arange(n, device=dev)
+    rows = torch.arange(n, device=dev)  # the signals still on their path, in local order
+    out_support, out_theta = support.clone(), theta.clone()
     done = torch.zeros(n, dtype=torch.bool, device=dev)
     values = h.clone()
     left = torch.full((n,), -1, dtype=torch.long, device=dev)
+    blocked_atoms = ~usable[None, :]
     for _ in range(max_steps):
-        if active.numel() == 0:
+        if rows.numel() == 0:
             break
-        idx, used = state.slot_atom[active], state.used[active]
-        u_s = u[active].gather(1, idx) * used
-        w_s = (state.inverse[active] * u_s[:, None, :]).sum(2)  # G_SS⁻¹ u_S
-        w = torch.zeros(active.numel(), k, dtype=dtype, device=dev).scatter_add(1, idx, w_s)
-        a = (w @ dictionary.T) @ dictionary  # G_{:,S} w
-        b = u[active] - a
-        b = torch.where(support[active], torch.zeros_like(b), b)
-        ra = r[active]
+        m = rows.numel()
+        local = torch.arange(m, device=dev)
+        idx, used = state.slot_atom, state.used
+        u_s = u.gather(1, idx) * used
+        w_s = (state.inverse * u_s[:, None, :]).sum(2)  # G_SS⁻¹ u_S
+        w = torch.zeros(m, k, dtype=dtype, device=dev).scatter_add_(1, idx, w_s)
+        b = u - (w @ dictionary.T) @ dictionary  # dr/dε = u − G_{:,S} w (0 on S)
+        b.masked_fill_(support, 0.0)
         # entering: |r_j + δ b_j| = λ (r_j + δ b_j = λ only, for h ≥ 0)
-        up = torch.where(b > 0, (lam - ra) / b.clamp_min(1e-300), torch.inf)
-        down = torch.where(b < 0, (-lam - ra) / b.clamp_max(-1e-300), torch.inf)
-        enter_delta = up if positive else torch.minimum(up, down)
-        blocked = support[active] | ~usable[None, :]
-        just_left = torch.zeros_like(blocked).scatter_(1, left[active].clamp_min(0)[:, None], True)
-        blocked |= just_left & (left[active] >= 0)[:, None]
-        enter_delta = torch.where(blocked, torch.inf, enter_delta.clamp_min(0.0))
+        up = torch.where(b > 0, (lam - r) / b.clamp_min(1e-300), torch.inf)
+        if positive:
+            enter_delta = up
+        else:
+            down = torch.where(b < 0, (-lam - r) / b.clamp_max(-1e-300), torch.inf)
+            enter_delta = torch.minimum(up, down)
+        blocked = support | blocked_atoms
+        has_left = left >= 0
+        if bool(has_left.any()):  # an atom that just left may not re-enter at once
+            blocked = blocked.clone()
+            blocked[local[has_left], left[has_left]] = True
+        enter_delta = enter_delta.clamp_min_(0.0).masked_fill_(blocked, torch.inf)
         enter_best, enter_atom = enter_delta.min(1)
         # leaving: h_j + δ w_j = 0 with δ > 0
-        h_s = values[active].gather(1, idx)
+        h_s = values.gather(1, idx)
         leave_delta = torch.where(
             used & (h_s * w_s < 0), -h_s / torch.where(w_s != 0, w_s, 1.0), torch.inf
         )
         leave_best, leave_slot = leave_delta.min(1)
-        rest = 1.0 - eps[active]
+        rest = 1.0 - eps
         delta = torch.minimum(torch.minimum(enter_best, leave_best), rest)
-        values[active] = torch.where(support[active], values[active] + delta[:, None] * w, 0.0)
-        r[active] = ra + delta[:, None] * b
-        eps[active] = eps[active] + delta
+        values.add_(delta[:, None] * w)  # w is 0 off S
+        r.add_(delta[:, None] * b)
+        eps += delta
         finished = delta >= rest
         leaving = ~finished & (leave_best <= enter_best)
         entering = ~finished & ~leaving
-        left[active] = -1
+        left.fill_(-1)
         if bool(leaving.any()):
-            rows, slots = active[leaving], leave_slot[leaving]
-            atoms = state.slot_atom[rows, slots]
-            support[rows, atoms] = False
-            values[rows, atoms] = 0.0
-            left[rows] = atoms
-            state.remove(rows, slots)
+            at, slots = local[leaving], leave_slot[leaving]
+            atoms = state.slot_atom[at, slots]
+            support[at, atoms] = False
+            values[at, atoms] = 0.0
+            left[at] = atoms
+            state.remove(at, slots)
         if bool(entering.any()):
-            rows, atoms = active[entering], enter_atom[entering]
-            support[rows, atoms] = True
-            sign = torch.ones_like(eps[rows]) if positive else torch.sign(r[rows, atoms])
-            theta[rows, atoms] = sign
-            state.add(rows, atoms)
-        done[active[finished]] = True
-        active = active[~finished]
-    return support, theta, done
+            at, atoms = local[entering], enter_atom[entering]
+            support[at, atoms] = True
+            theta[at, atoms] = 1.0 if positive else torch.sign(r[at, atoms])
+            state.add(at, atoms)
+        if bool(finished.any()):
+            out_support[rows[finished]] = support[finished]
+            out_theta[rows[finished]] = theta[finished]
+            done[rows[finished]] = True
+            go = ~finished
+            rows, support, theta, values = rows[go], support[go], theta[go], values[go]
+            u, r, eps, left = u[go], r[go], eps[go], left[go]
+            state.keep(go)
+    if rows.numel():
+        out_support[rows], out_theta[rows] = support, theta
+    return out_support, out_theta, done

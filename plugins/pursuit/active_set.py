@@ -38,6 +38,7 @@ from sparseland.plugins.pursuit.admm import Admm, AdmmConfig
 from sparseland.plugins.pursuit.proximal_gradient import LassoPursuitConfig
 
 WORK = torch.float64
+ROUNDING = 64 * torch.finfo(WORK).eps  # gap below this × ½‖x‖²: certified (rounding)
 BUCKET = 8  # working sets are padded to a multiple of this within each group of signals
 
 
@@ -194,17 +195,21 @@ def _warm_start(x: Any, op: LinearOperator, cfg: ActiveSetConfig) -> torch.Tenso
 
 def polish(
     x: torch.Tensor, problem: _Problem, h: torch.Tensor, cfg: ActiveSetConfig
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Homotopy passes, each from the best point so far, until every signal is certified;
-    returns h, P(h), the gap and the passes run."""
+    returns h, P(h), the gap, the uncertified signals and the passes run."""
     primal, gap, corr = problem.evaluate(x, h)
-    pending = (gap > cfg.tol * primal).nonzero()[:, 0]
+    # The gap is a difference of terms of size ½‖x‖²: below ROUNDING·½‖x‖² it is rounding.
+    floor = ROUNDING * 0.5 * (x * x).sum(1)
+    pending = (gap > cfg.tol * primal + floor).nonzero()[:, 0]
     passes = 0
     while pending.numel() and passes < cfg.passes:
         passes += 1
         _follow_path(x, problem, h, primal, gap, corr, pending, cfg)
-        pending = pending[gap[pending] > cfg.tol * primal[pending]]
-    return h, primal, gap, passes
+        pending = pending[gap[pending] > cfg.tol * primal[pending] + floor[pending]]
+    unsolved = torch.zeros_like(gap, dtype=torch.bool)
+    unsolved[pending] = True
+    return h, primal, gap, unsolved, passes
 
 
 @register_pursuit("active_set", config=ActiveSetConfig)
@@ -225,9 +230,8 @@ class ActiveSet(Pursuit):
         if cfg.positive:
             h0 = h0.clamp(min=0.0)
         h0 = torch.where(problem.usable, h0, torch.zeros_like(h0))
-        h, primal, gap, passes = polish(x64, problem, h0, cfg)
+        h, primal, gap, unsolved, passes = polish(x64, problem, h0, cfg)
         relative = gap / primal.clamp_min(torch.finfo(WORK).tiny)
-        unsolved = relative > cfg.tol
         if bool(unsolved.any()):
             warnings.warn(
                 f"active_set: {float(unsolved.double().mean()):.1%} of the signals stopped at "
