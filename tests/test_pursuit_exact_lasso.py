@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -122,3 +123,20 @@ def test_lambda_above_max_gives_zero_codes() -> None:
     lam_max = float((x @ d).abs().max())
     h = build("pursuit", "active_set", lam=1.01 * lam_max)(x, d)
     assert bool((h == 0).all())
+
+
+def test_duplicated_atoms_are_certified_without_warning() -> None:
+    """A duplicated atom makes G_SS singular if both copies enter: it is kept out, and the
+    codes reach scikit-learn's LARS objective (the solution itself is not unique)."""
+    gen = torch.Generator().manual_seed(0)
+    d = torch.randn(8, 12, generator=gen, dtype=torch.float64)
+    d /= d.norm(dim=0)
+    d = torch.cat([d, d[:, :3]], 1)
+    x = torch.randn(50, 8, generator=gen, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = build("pursuit", "active_set", lam=LAM)(x, d).numpy()
+    xn, dn = x.numpy(), d.numpy()
+    assert relative_gap(xn, dn, h, False).max() <= 1e-9
+    ref = lars_reference(xn, dn[:, :12], LAM, False)
+    np.testing.assert_allclose(objective(xn, dn, h), objective(xn, dn[:, :12], ref), rtol=1e-9)

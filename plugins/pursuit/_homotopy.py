@@ -20,6 +20,11 @@ from __future__ import annotations
 
 import torch
 
+# An entering atom whose distance to the span of the support is below this (relative, squared)
+# would make G_SS singular (a duplicate, or the support already spans the signal space): it is
+# kept out, as LARS's "one at a time" condition assumes (Efron et al. 2004, §5).
+DEPENDENT = 1e-10
+
 
 class PathState:
     """Per-signal support in ``width`` slots: atom index, sign and G_SS⁻¹ on the used slots."""
@@ -62,16 +67,19 @@ class PathState:
         self.inverse = torch.nn.functional.pad(self.inverse, (0, 1, 0, 1))
         self.width += 1
 
-    def add(self, rows: torch.Tensor, atoms: torch.Tensor) -> None:
-        """Atom ``atoms[i]`` enters signal ``rows[i]`` (bordering: the Schur complement s)."""
+    def add(self, rows: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
+        """Atom ``atoms[i]`` enters signal ``rows[i]`` (bordering: the Schur complement s).
+        An atom (numerically) in the span of the support is refused: returns who entered."""
         if (self.used[rows].all(1)).any():
             self.grow()
-        slot = (~self.used[rows]).to(torch.int8).argmax(1)
         inv = self.inverse[rows]
         g = self.gram[self.slot_atom[rows], atoms[:, None]] * self.used[rows]
         v = (inv * g[:, None, :]).sum(2)  # G_SS⁻¹ g
-        s = self.gram[atoms, atoms] - (g * v).sum(1)
-        s = s.clamp_min(1e-12 * self.gram[atoms, atoms].clamp_min(1e-300))
+        g_jj = self.gram[atoms, atoms]
+        s = g_jj - (g * v).sum(1)
+        ok = s > DEPENDENT * g_jj
+        rows, atoms, inv, v, s = rows[ok], atoms[ok], inv[ok], v[ok], s[ok]
+        slot = (~self.used[rows]).to(torch.int8).argmax(1)
         inv = inv + v[:, :, None] * v[:, None, :] / s[:, None, None]
         k = torch.arange(rows.numel(), device=rows.device)
         inv[k, slot, :] = -v / s[:, None]
@@ -80,6 +88,7 @@ class PathState:
         self.inverse[rows] = inv
         self.slot_atom[rows, slot] = atoms
         self.used[rows, slot] = True
+        return ok
 
     def keep(self, rows: torch.Tensor) -> None:
         """Only the signals selected by ``rows`` go on."""
@@ -157,6 +166,7 @@ def homotopy(
     values = h.clone()
     left = torch.full((n,), -1, dtype=torch.long, device=dev)
     blocked_atoms = ~usable[None, :]
+    dependent = torch.zeros_like(support)  # atoms refused by ``add`` for each signal
     for _ in range(max_steps):
         if rows.numel() == 0:
             break
@@ -175,7 +185,7 @@ def homotopy(
         else:
             down = torch.where(b < 0, (-lam - r) / b.clamp_max(-1e-300), torch.inf)
             enter_delta = torch.minimum(up, down)
-        blocked = support | blocked_atoms
+        blocked = support | blocked_atoms | dependent
         has_left = left >= 0
         if bool(has_left.any()):  # an atom that just left may not re-enter at once
             blocked = blocked.clone()
@@ -206,16 +216,18 @@ def homotopy(
             state.remove(at, slots)
         if bool(entering.any()):
             at, atoms = local[entering], enter_atom[entering]
+            entered = state.add(at, atoms)
+            dependent[at[~entered], atoms[~entered]] = True
+            at, atoms = at[entered], atoms[entered]
             support[at, atoms] = True
             theta[at, atoms] = 1.0 if positive else torch.sign(r[at, atoms])
-            state.add(at, atoms)
         if bool(finished.any()):
             out_support[rows[finished]] = support[finished]
             out_theta[rows[finished]] = theta[finished]
             done[rows[finished]] = True
             go = ~finished
             rows, support, theta, values = rows[go], support[go], theta[go], values[go]
-            u, r, eps, left = u[go], r[go], eps[go], left[go]
+            u, r, eps, left, dependent = u[go], r[go], eps[go], left[go], dependent[go]
             state.keep(go)
     if rows.numel():
         out_support[rows], out_theta[rows] = support, theta

@@ -148,15 +148,21 @@ def _follow_path(
     corr: torch.Tensor,
     pending: torch.Tensor,
     cfg: ActiveSetConfig,
+    from_zero: bool = False,
 ) -> None:
-    """Homotopy from h to the Lasso on the ``pending`` signals, then the exact solve on the
-    support it ends with; a signal keeps the result if its objective decreases (in place).
-    Signals are grouped by support size, so each group's inverses pad to their own width."""
-    for rows, _ in _groups((h[pending] != 0).sum(1)):
+    """Homotopy from h (or from 0: LARS) to the Lasso on the ``pending`` signals, then the
+    exact solve on the support it ends with; a signal keeps the result if its objective
+    decreases (in place). Signals are grouped by support size, so each group's inverses pad to
+    their own width."""
+    start, start_corr = h, corr
+    if from_zero:
+        start, start_corr = torch.zeros_like(h), corr.clone()
+        start_corr[pending] = x[pending] @ problem.dictionary  # Dᵀx: correlations at h = 0
+    for rows, _ in _groups((start[pending] != 0).sum(1)):
         sub = pending[rows]
         support, theta, _ = homotopy(
-            h[sub],
-            corr[sub],
+            start[sub],
+            start_corr[sub],
             problem.dictionary,
             problem.gram,
             problem.lam,
@@ -196,7 +202,7 @@ def _warm_start(x: Any, op: LinearOperator, cfg: ActiveSetConfig) -> torch.Tenso
 def polish(
     x: torch.Tensor, problem: _Problem, h: torch.Tensor, cfg: ActiveSetConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Homotopy passes, each from the best point so far, until every signal is certified;
+    """Homotopy passes until every signal is certified;
     returns h, P(h), the gap, the uncertified signals and the passes run."""
     primal, gap, corr = problem.evaluate(x, h)
     # The gap is a difference of terms of size ½‖x‖²: below ROUNDING·½‖x‖² it is rounding.
@@ -205,7 +211,9 @@ def polish(
     passes = 0
     while pending.numel() and passes < cfg.passes:
         passes += 1
-        _follow_path(x, problem, h, primal, gap, corr, pending, cfg)
+        # A pass that ends uncertified (a degenerate path: ties, near-dependent atoms) is
+        # followed by one from h = 0, a different path, then again from the best point.
+        _follow_path(x, problem, h, primal, gap, corr, pending, cfg, from_zero=passes == 2)
         pending = pending[gap[pending] > cfg.tol * primal[pending] + floor[pending]]
     unsolved = torch.zeros_like(gap, dtype=torch.bool)
     unsolved[pending] = True
