@@ -244,7 +244,9 @@ class ActiveSet(Pursuit):
             warnings.warn(
                 f"active_set: {float(unsolved.double().mean()):.1%} of the signals stopped at "
                 f"max_iter={cfg.max_iter} steps × passes={cfg.passes} with a relative duality gap "
-                f"above tol={cfg.tol} (worst {float(relative.max()):.1e}); raise max_iter",
+                f"above tol={cfg.tol} (worst {float(relative.max()):.1e}): raise max_iter; a gap "
+                "near tol means ill-conditioned supports (near-dependent atoms), where tol is "
+                "below rounding",
                 RuntimeWarning,
                 stacklevel=3,
             )
