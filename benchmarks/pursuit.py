@@ -348,6 +348,7 @@ def main() -> None:
 
     if args.exact_only:  # the exact comparison alone, merged into the last full run's results
         exact = exact_rows(x, d, args.threads, args.admm_iters, args.repeats, tuple(args.skip))
+        args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / "pursuit.json"
         result = {**(json.loads(path.read_text()) if path.exists() else {}), "exact": exact}
         path.write_text(json.dumps(result, indent=2))
