@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 from harness import load_average, side_by_side, timed
-from pursuit_report import markdown
+from pursuit_report import exact_section, markdown
 
 from sparseland import build
 from sparseland.operators import dct_dictionary
@@ -352,8 +352,9 @@ def main() -> None:
         path = args.out / "pursuit.json"
         result = {**(json.loads(path.read_text()) if path.exists() else {}), "exact": exact}
         path.write_text(json.dumps(result, indent=2))
-        (args.out / "pursuit.md").write_text(markdown(result))
-        print(markdown(result))
+        text = markdown(result) if "lasso" in result else "\n".join(exact_section(exact)) + "\n"
+        (args.out / "pursuit.md").write_text(text)
+        print(text)
         return
 
     print("lasso", flush=True)

@@ -90,7 +90,10 @@ NOTES = [
     "nearby sparse code; a warm-started homotopy (Asif and Romberg 2014), batched over signals "
     "with G_SS⁻¹ updated by bordering, takes it to the solution in a few steps per signal; a "
     "batched Cholesky solve on the final support gives the codes, certified by the duality gap "
-    "(≤ 1e-9 × the objective). Table 'Exact Lasso' times it against SPAMS and scikit-learn.",
+    "(≤ 1e-9 × the objective). Table 'Exact Lasso' times it against SPAMS and scikit-learn "
+    "(`--exact-only`); the sweep table's active_set row is from the full run before it, when "
+    "active_set was a feature-sign search. Not yet at SPAMS's speed: ~7× its time in the "
+    "recorded run; SPAMS's LARS leaves a few signals far from optimal (max gap/P 0.3).",
     "- OMP (plugins/pursuit/omp.py): Batch-OMP with the inverse Cholesky factor grown one row "
     "per step (no triangular solves) and the correlations recomputed as α = α⁰ − G_{:,I}γ_I by "
     "one fused gather-and-sum (`embedding_bag`) over [G; α⁰] instead of a GEMM per step; blocks "
