@@ -11,13 +11,13 @@ Results are merged into benchmarks/results/convolutional.json and rendered to .m
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 import torch
 
@@ -25,22 +25,9 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "convolutional.json"
 
 
-def machine() -> dict[str, Any]:
-    import os
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "load_average_1min": os.getloadavg()[0],
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-    }
-
-
 def save(section: str, result: dict[str, Any]) -> None:
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data[section] = {"machine": machine(), **result}
+    data[section] = {"machine": harness.machine(), **result}
     RESULTS.write_text(json.dumps(data, indent=2))
     render(data)
 

@@ -48,7 +48,7 @@ def test_negative_lambda(name: str) -> None:
         ("omp", {"eps": -1.0}, "eps"),
         ("threshold", {"mode": "medium"}, "mode"),
         ("threshold", {"mode": "soft", "k": 3}, "k"),
-        ("active_set", {"max_enter": 0}, "max_enter"),
+        ("active_set", {"passes": 0}, "passes"),
         ("admm", {"rho": 0.0}, "rho"),
         ("admm", {"relaxation": 2.0}, "relaxation"),
     ],

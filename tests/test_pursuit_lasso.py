@@ -17,7 +17,7 @@ SOLVERS = {
     "ista": {"max_iter": 20000, "tol": 1e-11, "check_every": 50},
     "fista": {"max_iter": 20000, "tol": 1e-11, "check_every": 50, "restart": True},
     "cod": {"max_iter": 20000, "tol": 1e-11, "check_every": 50},
-    "active_set": {"max_iter": 200, "tol": 1e-12},
+    "active_set": {"tol": 1e-12},
     "admm": {"max_iter": 20000, "tol": 1e-12, "check_every": 50},
 }
 

@@ -1,0 +1,142 @@
+"""active_set: the exact Lasso, certified by its duality gap, at the edges where it used to fail."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import lars_path
+
+from sparseland import build
+from sparseland.operators import dct_dictionary
+
+LAM = 0.1
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def lars_reference(x: np.ndarray, d: np.ndarray, lam: float, positive: bool) -> np.ndarray:
+    """scikit-learn's exact LARS-Lasso path at λ (its alpha is λ/m for the ½‖·‖² objective)."""
+    m = d.shape[0]
+    out = []
+    for xi in x:
+        _, _, coefs = lars_path(
+            d, xi, alpha_min=lam / m, method="lasso", positive=positive, return_path=False
+        )
+        out.append(coefs.ravel())
+    return np.stack(out)
+
+
+def objective(x: np.ndarray, d: np.ndarray, h: np.ndarray) -> np.ndarray:
+    return 0.5 * ((x - h @ d.T) ** 2).sum(1) + LAM * np.abs(h).sum(1)
+
+
+def relative_gap(x: np.ndarray, d: np.ndarray, h: np.ndarray, positive: bool) -> np.ndarray:
+    r = x - h @ d.T
+    c = r @ d
+    worst = c.max(1) if positive else np.abs(c).max(1)
+    nu = r * np.minimum(1.0, LAM / np.maximum(worst, 1e-300))[:, None]
+    dual = 0.5 * (x * x).sum(1) - 0.5 * ((x - nu) ** 2).sum(1)
+    p = objective(x, d, h)
+    return (p - dual) / p
+
+
+def dct_patches(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Smooth random 8×8 patches (DC removed, unit norm) and the 64×256 overcomplete DCT: the
+    regime of natural patches, where atoms are coherent and supports have 20–40 atoms."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(n, 1, 4, 4, generator=gen, dtype=torch.float64)
+    x = torch.nn.functional.interpolate(coarse, size=(8, 8), mode="bilinear").reshape(n, 64)
+    x = x + 0.05 * torch.randn(n, 64, generator=gen, dtype=torch.float64)
+    x = x - x.mean(1, keepdim=True)
+    return x / x.norm(dim=1, keepdim=True), dct_dictionary(8, 256).double()
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_certified_exact_on_overcomplete_dct(positive: bool) -> None:
+    x, d = dct_patches(40)
+    pursuit = build("pursuit", "active_set", lam=LAM, positive=positive)
+    h = pursuit(x, d).numpy()
+    xn, dn = x.numpy(), d.numpy()
+    assert relative_gap(xn, dn, h, positive).max() <= 1e-9
+    ref = lars_reference(xn, dn, LAM, positive)
+    p, p_ref = objective(xn, dn, h), objective(xn, dn, ref)
+    assert np.all(p <= p_ref * (1 + 1e-9))  # never above scikit-learn's exact LARS
+    assert np.abs(h - ref).max() < 1e-6
+    if positive:
+        assert h.min() >= 0
+    assert pursuit.info is not None and pursuit.info.rel_change <= 1e-9
+
+
+def test_no_stall_on_small_problems_without_warm_start() -> None:
+    """From h = 0 (LARS, no ADMM) it reaches the optimum: the feature-sign version used to
+    stop 0.2 above it after its default 50 rounds, silently."""
+    gen = torch.Generator().manual_seed(3)
+    d = torch.randn(10, 30, generator=gen, dtype=torch.float64)
+    d /= d.norm(dim=0)
+    x = torch.randn(20, 10, generator=gen, dtype=torch.float64)
+    pursuit = build("pursuit", "active_set", lam=LAM, warm_start_iter=0)
+    h = pursuit(x, d).numpy()
+    ref = lars_reference(x.numpy(), d.numpy(), LAM, False)
+    assert np.abs(h - ref).max() < 1e-7
+
+
+def test_warns_when_stopped_short() -> None:
+    x, d = dct_patches(20)
+    pursuit = build("pursuit", "active_set", lam=LAM, warm_start_iter=2, max_iter=1, passes=1)
+    with pytest.warns(RuntimeWarning, match=r"of the signals stopped at max_iter=1"):
+        pursuit(x, d)
+
+
+def test_zero_atom_gives_finite_exact_codes() -> None:
+    x, d = dct_patches(10)
+    d = d[:, :64].clone()
+    d[:, 5] = 0.0
+    h = build("pursuit", "active_set", lam=LAM)(x, d)
+    assert torch.isfinite(h).all() and bool((h[:, 5] == 0).all())
+    keep = [j for j in range(64) if j != 5]
+    ref = lars_reference(x.numpy(), d[:, keep].numpy(), LAM, False)
+    assert np.abs(h[:, keep].numpy() - ref).max() < 1e-7
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_low_precision_signals(dtype: torch.dtype) -> None:
+    x, d = dct_patches(10)
+    h = build("pursuit", "active_set", lam=LAM)(x.to(dtype), d.to(dtype))
+    assert h.dtype == dtype
+    ref = lars_reference(x.to(dtype).double().numpy(), d.to(dtype).double().numpy(), LAM, False)
+    scale = float(torch.finfo(dtype).eps) * 50
+    assert np.abs(h.double().numpy() - ref).max() < scale
+
+
+def test_lambda_above_max_gives_zero_codes() -> None:
+    x, d = dct_patches(5)
+    lam_max = float((x @ d).abs().max())
+    h = build("pursuit", "active_set", lam=1.01 * lam_max)(x, d)
+    assert bool((h == 0).all())
+
+
+def test_duplicated_atoms_are_certified_without_warning() -> None:
+    """A duplicated atom makes G_SS singular if both copies enter: it is kept out, and the
+    codes reach scikit-learn's LARS objective (the solution itself is not unique)."""
+    gen = torch.Generator().manual_seed(0)
+    d = torch.randn(8, 12, generator=gen, dtype=torch.float64)
+    d /= d.norm(dim=0)
+    d = torch.cat([d, d[:, :3]], 1)
+    x = torch.randn(50, 8, generator=gen, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = build("pursuit", "active_set", lam=LAM)(x, d).numpy()
+    xn, dn = x.numpy(), d.numpy()
+    assert relative_gap(xn, dn, h, False).max() <= 1e-9
+    ref = lars_reference(xn, dn[:, :12], LAM, False)
+    np.testing.assert_allclose(objective(xn, dn, h), objective(xn, dn[:, :12], ref), rtol=1e-9)
