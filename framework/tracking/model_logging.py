@@ -26,6 +26,7 @@ from sparseland.tracking.run import Tracker
 
 log = logging.getLogger("sparseland")
 EXAMPLE_SIGNALS = 4
+FAILURE_TAG = "sparseland.model_not_logged"
 EXAMPLE_SIDE = 32  # side of the crop a denoiser's input example is cut from
 
 
@@ -36,7 +37,24 @@ def log_run_model(
     datamodule: SparselandDataModule,
     preprocessor: Any,
 ) -> str | None:
-    """Log ``model`` into the run of ``tracker``; return its model URI (None when offline)."""
+    """Log ``model`` into the run of ``tracker``; return its model URI (None when not logged).
+    A model that cannot be logged does not fail the run: it is said in the log and a tag."""
+    try:
+        return _log_run_model(tracker, cfg, model, datamodule, preprocessor)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:4000]
+        log.warning("the trained model could not be logged to MLflow (%s)", reason)
+        tracker.set_tags({FAILURE_TAG: reason})
+        return None
+
+
+def _log_run_model(
+    tracker: Tracker,
+    cfg: DictConfig,
+    model: SparselandModule,
+    datamodule: SparselandDataModule,
+    preprocessor: Any,
+) -> str | None:
     if tracker.offline or tracker.client is None:
         log.warning("tracking server unreachable: the model is not logged to MLflow")
         return None
