@@ -11,6 +11,7 @@ of signals are coded, or classified by a classifier. Prints what it did and how 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--tracking-uri", help="the MLflow store (default: MLFLOW_TRACKING_URI)")
     args = parser.parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line of output
     start = time.perf_counter()
     try:
         message = apply(args)

@@ -11,11 +11,9 @@ Nothing is unpickled on load: tensors come from safetensors and the rest is YAML
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
@@ -110,19 +108,3 @@ def write_bundle(
     }
     (folder / DESCRIPTION).write_text(yaml.safe_dump(description, sort_keys=False))
     return description
-
-
-def code_shape(model: SparselandModule, sample_shape: list[int]) -> list[int] | None:
-    """Shape of the codes of one signal (probed on zeros), or None when the model has none."""
-    if "encode" not in methods_of(model):
-        return None
-    probe = torch.zeros(1, *sample_shape, device=model.device)
-    try:
-        with torch.no_grad():
-            return list(model.encode(probe).shape[1:])
-    except Exception:
-        return None
-
-
-def n_values(shape: list[int]) -> int:
-    return math.prod(shape) if shape else 1

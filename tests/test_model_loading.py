@@ -36,6 +36,7 @@ def _datamodule(cfg):  # the run's data, drawn again from its seed
 def test_dictionary_model_loads_by_run_and_registry_uri_with_the_runs_codes(
     make_config, outputs: Path
 ) -> None:
+    environment = os.environ.get("MLFLOW_TRACKING_URI")
     cfg = make_config(*DICTIONARY, "logger.experiment=load", "logger.register_model=patches")
     reported = run(cfg, run_dir=outputs / "run")
     run_id = only_run(outputs, "load")
@@ -67,6 +68,7 @@ def test_dictionary_model_loads_by_run_and_registry_uri_with_the_runs_codes(
     registered = sparseland.load("models:/patches/1", tracking_uri=tracking_uri(outputs))
     x = dm.splits["test"].raw[:8]
     assert torch.equal(registered.encode(x), model.encode(x))
+    assert os.environ.get("MLFLOW_TRACKING_URI") == environment  # this run's store did not leak
 
 
 def test_bundle_is_tensors_and_yaml_and_a_missing_plugin_names_its_package(
@@ -135,3 +137,14 @@ def test_dae_loads_in_a_fresh_process_with_the_run_directory_deleted(
     assert result.returncode == 0, result.stderr[-2000:]
     psnr = float(result.stdout.strip().splitlines()[-1])
     assert psnr == pytest.approx(reported["test/psnr"], abs=1e-9)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_model_trained_on_cpu_loads_on_the_gpu(make_config, outputs: Path) -> None:
+    run(make_config(*DICTIONARY, "logger.experiment=gpu"), run_dir=outputs / "run")
+    uri = f"runs:/{only_run(outputs, 'gpu')}"
+    on_cpu = sparseland.load(uri, tracking_uri=tracking_uri(outputs))
+    on_gpu = sparseland.load(uri, device="cuda", tracking_uri=tracking_uri(outputs))
+    assert on_gpu.device.type == "cuda"
+    x = torch.rand(32, 64)
+    torch.testing.assert_close(on_gpu.encode(x).cpu(), on_cpu.encode(x), atol=1e-4, rtol=1e-4)
