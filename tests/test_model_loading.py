@@ -8,16 +8,19 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
 import torch
 import yaml
-from conftest import store
+from conftest import SMALL, store
+from hydra import compose, initialize_config_dir
 from model_runs import DICTIONARY, csc_denoiser, dae_denoiser, image_file, only_run, tracking_uri
 
 import sparseland
 from sparseland import metrics, registry
+from sparseland.app import config_dir
 from sparseland.loading import MissingPluginError, load_bundle
 from sparseland.runner import run
 from sparseland.tracking.model_uri import download_model
@@ -33,12 +36,29 @@ def _datamodule(cfg):  # the run's data, drawn again from its seed
     return dm
 
 
-def test_dictionary_model_loads_by_run_and_registry_uri_with_the_runs_codes(
-    make_config, outputs: Path
-) -> None:
+@pytest.fixture(scope="module")
+def dictionary_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A tiny patch-dictionary run, its model registered as ``patches``."""
+    outputs = tmp_path_factory.mktemp("dictionary") / "outputs"
+    overrides = [
+        *SMALL,
+        *DICTIONARY,
+        f"paths.outputs={outputs}",
+        "logger.experiment=load",
+        "logger.register_model=patches",
+    ]
     environment = os.environ.get("MLFLOW_TRACKING_URI")
-    cfg = make_config(*DICTIONARY, "logger.experiment=load", "logger.register_model=patches")
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
     reported = run(cfg, run_dir=outputs / "run")
+    assert os.environ.get("MLFLOW_TRACKING_URI") == environment  # this run's store did not leak
+    return {"cfg": cfg, "outputs": outputs, "reported": reported, "environment": environment}
+
+
+def test_dictionary_model_loads_by_run_and_registry_uri_with_the_runs_codes(
+    dictionary_run: dict[str, Any],
+) -> None:
+    cfg, outputs, reported = (dictionary_run[k] for k in ("cfg", "outputs", "reported"))
     run_id = only_run(outputs, "load")
     model = sparseland.load(f"runs:/{run_id}", tracking_uri=tracking_uri(outputs))
     assert {"encode", "decode"} <= set(model.methods)
@@ -68,14 +88,14 @@ def test_dictionary_model_loads_by_run_and_registry_uri_with_the_runs_codes(
     registered = sparseland.load("models:/patches/1", tracking_uri=tracking_uri(outputs))
     x = dm.splits["test"].raw[:8]
     assert torch.equal(registered.encode(x), model.encode(x))
-    assert os.environ.get("MLFLOW_TRACKING_URI") == environment  # this run's store did not leak
+    assert os.environ.get("MLFLOW_TRACKING_URI") == dictionary_run["environment"]
 
 
 def test_bundle_is_tensors_and_yaml_and_a_missing_plugin_names_its_package(
-    make_config, outputs: Path, tmp_path: Path
+    dictionary_run: dict[str, Any], tmp_path: Path
 ) -> None:
-    run(make_config(*DICTIONARY, "logger.experiment=bundle"), run_dir=outputs / "run")
-    folder = download_model(f"runs:/{only_run(outputs, 'bundle')}", tracking_uri(outputs))
+    outputs = dictionary_run["outputs"]
+    folder = download_model(f"runs:/{only_run(outputs, 'load')}", tracking_uri(outputs))
     assert {p.suffix for p in folder.iterdir()} == {".safetensors", ".yaml"}
     edited = tmp_path / "bundle"
     shutil.copytree(folder, edited)
@@ -140,9 +160,9 @@ def test_dae_loads_in_a_fresh_process_with_the_run_directory_deleted(
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_model_trained_on_cpu_loads_on_the_gpu(make_config, outputs: Path) -> None:
-    run(make_config(*DICTIONARY, "logger.experiment=gpu"), run_dir=outputs / "run")
-    uri = f"runs:/{only_run(outputs, 'gpu')}"
+def test_model_trained_on_cpu_loads_on_the_gpu(dictionary_run: dict[str, Any]) -> None:
+    outputs = dictionary_run["outputs"]
+    uri = f"runs:/{only_run(outputs, 'load')}"
     on_cpu = sparseland.load(uri, tracking_uri=tracking_uri(outputs))
     on_gpu = sparseland.load(uri, device="cuda", tracking_uri=tracking_uri(outputs))
     assert on_gpu.device.type == "cuda"
