@@ -3,6 +3,10 @@
 The core knows no method; every method is a plugin (see ``plugins/`` and docs/plugins.md).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from sparseland.registry import (
     PluginConfig,
     build,
@@ -16,9 +20,22 @@ from sparseland.registry import (
     register_task,
 )
 
+if TYPE_CHECKING:
+    from sparseland.loading import LoadedModel
+
+
+def load(uri: str, device: str = "cpu", tracking_uri: str | None = None) -> LoadedModel:
+    """The trained model logged at ``uri`` (``runs:/<run id>``, ``models:/<name>/<version>``),
+    rebuilt on ``device`` with its plugins and preprocessor (see sparseland/loading.py)."""
+    from sparseland.loading import load as load_model
+
+    return load_model(uri, device=device, tracking_uri=tracking_uri)
+
+
 __all__ = [
     "PluginConfig",
     "build",
+    "load",
     "register_dataset",
     "register_decoder",
     "register_encoder",

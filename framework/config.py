@@ -38,6 +38,8 @@ class LoggerConfig:
     experiment: str = "sparseland"
     run_name: Any = None
     offline: bool = False  # record to a local store when the server is down; upload later
+    log_model: bool = True  # log the trained model (runs:/<id>/model; sparseland.load)
+    register_model: Any = None  # a name: register the model as a new version of it
 
 
 @dataclass

@@ -26,10 +26,12 @@ from sparseland.images import atoms_grid
 from sparseland.interfaces import ModelContext, SparselandDataModule, SparselandModule, Task
 from sparseland.spec import RunSpec, validate
 from sparseland.tracking import Tracker, flatten_config, open_store, resolve_tracking_uri
+from sparseland.tracking.checkpoints import UploadingCheckpoint, is_run_id, restore_run
 from sparseland.tracking.fingerprint import TAG as HASH_TAG
 from sparseland.tracking.fingerprint import config_hash, find_finished
 from sparseland.tracking.journal import Journal
 from sparseland.tracking.lightning_logger import TrackerLogger
+from sparseland.tracking.model_logging import log_run_model
 from sparseland.tracking.sweep import parent_file
 
 log = logging.getLogger("sparseland")
@@ -57,7 +59,10 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
     """Run the job ``cfg`` (a composed Hydra config); return its ``test/*`` metrics."""
     spec = validate(cfg)
     job = _job_info(cfg, run_dir)
-    resume_dir = Path(cfg.resume).resolve() if cfg.get("resume") else None
+    resume = cfg.get("resume")
+    if is_run_id(resume):  # resume=<run id>: the checkpoint comes from the tracking store
+        resume = restore_run(cfg, resume, job.run_dir, RUN_ID_FILE)
+    resume_dir = Path(resume).resolve() if resume else None
     if resume_dir is not None:
         _check_resumable(resume_dir)
         job.run_dir = resume_dir
@@ -130,17 +135,18 @@ def _train_and_evaluate(
     metrics["train_time_s"] = train_time
     tracker.log_metrics(metrics, step=int(trainer.global_step))
     _log_artifacts(model, built.preprocessor, tracker)
+    if cfg.logger.get("log_model", True):
+        log_run_model(tracker, cfg, model, built.datamodule, built.preprocessor)
     return metrics
 
 
 def _trainer(cfg: DictConfig, run_dir: Path, tracker: Tracker) -> L.Trainer:
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
     options = OmegaConf.to_container(cfg.trainer, resolve=True)
     assert isinstance(options, dict)
     every = int(options.pop("checkpoint_every_n_steps", 0))
     options = {k: v for k, v in options.items() if v is not None}  # unset: Lightning's default
-    checkpoint = ModelCheckpoint(
+    checkpoint = UploadingCheckpoint(
+        tracker,
         dirpath=run_dir / "checkpoints",
         save_last=True,
         save_top_k=0,
