@@ -116,7 +116,7 @@ def write_markdown(data: dict[str, Any]) -> None:
         "each gave 29.45 dB with 40,000 training patches, 29.51 with 100,000 (recorded) and "
         "29.49 with 250,000, so 0.05 dB is within the spread of the draw. Exact K-SVD updates "
         "(`power_iterations=3`) and no usage floor or swap gave 29.44 and 29.43 dB on 40,000. "
-        "The earlier 29.35 dB was from the code before this session's atom replacement.",
+        "The earlier 29.35 dB was from the code before the atom replacement.",
         "- Speed: our online learner with forgetting ρ = 20 and 20 ADMM iterations per batch "
         "(plugins/pursuit/admm.py). With the earlier settings (ρ = 1, FISTA 50 iterations) it "
         "plateaued about 0.0015 higher: without forgetting, the statistics of the first batches, "

@@ -35,7 +35,7 @@ NOTES = """## Notes
   than a proof that 10 layers cannot reach FISTA-100 here; even told the support, PCG-10 with the
   best of these fixed preconditioners, (G + 0.5 I)⁻¹, leaves 1.86e-5. LISTA-CP-10 with W
   initialised at (G + δI)⁻¹Dᵀ (δ = 0.5, 2) in place of Dᵀ/L ends on the same plateau (0.015495,
-  0.015493). Session-5 study (stand-alone loop, same data and training, not kept): coupling (S = I
+  0.015493). Variant study (stand-alone loop, same data and training, not kept): coupling (S = I
   − W D, Chen et al. 2018) is the largest step (0.015563 alone, against 0.015599 untied); with
   momentum and input-norm thresholds 0.015496; 24000 steps instead of 6000: 0.015499 (a plateau,
   not under-training); also tried and not better: a residual-norm threshold (0.015500; both norms:
@@ -48,7 +48,7 @@ NOTES = """## Notes
   same 4096 patches (no symmetries), plain LISTA-10 does beat FISTA-100 there (gap 1.6e-5 against
   1.8e-5); on the patch distribution it does not. Unfolded networks gain most in their first
   layers and approach the base algorithm's rate later (Ablin, Moreau, Massias and Gramfort 2019),
-  which is what the 10 → 20 layer result shows (FISTA-67 → FISTA-85). Earlier sessions: a cosine
+  which is what the 10 → 20 layer result shows (FISTA-67 → FISTA-85). Earlier runs: a cosine
   lr decay to 0 and the 8 symmetries of the square as augmentation took plain LISTA from FISTA-18
   (constant lr, no symmetries; section lista_8000_steps) to FISTA-41; on a 512-patch set a
   smoothed threshold sign(v)·τ·softplus((|v| − θ)/τ) removes a dead-zone plateau (soft

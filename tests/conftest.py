@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import lightning as L
@@ -33,6 +33,16 @@ SMALL = [
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
 prepare()
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Small pursuit problems on one torch thread: on a busy machine the OpenMP hand-offs cost
+    more than the arithmetic. Use with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ OMP at rounding level, convergence warnings and zero codes (issue 16, part 1).""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -21,12 +20,7 @@ LASSO = ["ista", "fista", "cod", "admm"]
 ITERATIVE = {"ista": {}, "fista": {}, "cod": {}, "admm": {}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def data(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -12,13 +10,7 @@ from sklearn.linear_model import orthogonal_mp_gram
 from sparseland import build
 from sparseland.errors import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def problem(dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
