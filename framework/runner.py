@@ -19,11 +19,12 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from sparseland import distributed, registry
+from sparseland import convergence, distributed, registry
 from sparseland.errors import SparselandError, TrackingUnavailableError
 from sparseland.guards import DivergenceGuard
 from sparseland.images import atoms_grid
 from sparseland.interfaces import ModelContext, SparselandDataModule, SparselandModule, Task
+from sparseland.metrics import RUN_METRICS, declaration_tags
 from sparseland.spec import RunSpec, validate
 from sparseland.tracking import Tracker, flatten_config, open_store, resolve_tracking_uri
 from sparseland.tracking.checkpoints import UploadingCheckpoint, is_run_id, restore_run
@@ -121,23 +122,55 @@ def _train_and_evaluate(
     trainer = _trainer(cfg, run_dir, tracker)
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     start = time.perf_counter()
-    trainer.fit(
-        built.model,
-        datamodule=built.datamodule,
-        ckpt_path=str(checkpoint) if checkpoint.exists() else None,
-    )
+    with convergence.record() as training:
+        trainer.fit(
+            built.model,
+            datamodule=built.datamodule,
+            ckpt_path=str(checkpoint) if checkpoint.exists() else None,
+        )
     train_time = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {}
     model = built.model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), convergence.record() as evaluation:
         metrics = dict(built.task.run(model, built.datamodule, tracker))
     metrics["train_time_s"] = train_time
+    metrics.update(evaluation.metrics())
     tracker.log_metrics(metrics, step=int(trainer.global_step))
+    _record_declarations(built.task, metrics, tracker)
+    _record_convergence(training, evaluation, tracker)
     _log_artifacts(model, built.preprocessor, tracker)
     if cfg.logger.get("log_model", True):
-        log_run_model(tracker, cfg, model, built.datamodule, built.preprocessor)
+        with convergence.record():  # the input example's solve is no result: not reported
+            log_run_model(tracker, cfg, model, built.datamodule, built.preprocessor)
     return metrics
+
+
+def _record_declarations(task: Task, metrics: dict[str, float], tracker: Tracker) -> None:
+    """Store what each logged metric measures (space, direction, unit) as run tags."""
+    specs = (*task.declares, *RUN_METRICS)
+    tracker.set_tags(declaration_tags(specs, metrics))
+    undeclared = sorted(set(metrics) - {s.name for s in specs})
+    if undeclared:
+        log.warning(
+            "task %s logs undeclared metrics %s: declare them in its `declares` "
+            "(sparseland.metrics.MetricSpec) so that comparisons know their space and direction",
+            type(task).__name__,
+            ", ".join(undeclared),
+        )
+
+
+def _record_convergence(
+    training: convergence.ConvergenceRecord,
+    evaluation: convergence.ConvergenceRecord,
+    tracker: Tracker,
+) -> None:
+    """Tag a run whose test metrics rest on unconverged solves; say so once."""
+    if evaluation.unconverged:
+        tracker.set_tags({convergence.UNCONVERGED_TAG: "true"})
+    message = convergence.report(training, evaluation)
+    if message:
+        log.warning(message)
 
 
 def _trainer(cfg: DictConfig, run_dir: Path, tracker: Tracker) -> L.Trainer:

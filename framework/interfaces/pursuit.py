@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sparseland import convergence
 from sparseland.backend import BACKENDS, to_backend, to_torch
 from sparseland.errors import NonFiniteError, ShapeError, check
 from sparseland.interfaces.plugin import Plugin
@@ -49,8 +50,9 @@ def _caller_stacklevel() -> int:
 
 def warn_not_converged(pursuit: str, stalled: int, total: int, max_iter: int, tol: float) -> None:
     """Warn once for a call in which ``stalled`` of ``total`` signals ran out of iterations
-    (attributed to the first caller outside Sparseland)."""
-    if stalled <= 0 or total <= 0:
+    (attributed to the first caller outside Sparseland). Inside a run the call is recorded
+    instead (:mod:`sparseland.convergence`) and the run reports it once."""
+    if stalled <= 0 or total <= 0 or convergence.recording():
         return
     warnings.warn(
         f"{pursuit}: {stalled} of {total} signals ({stalled / total:.1%}) stopped at "
@@ -75,19 +77,31 @@ class PursuitConfig(PluginConfig):
 
 @dataclass
 class PursuitInfo:
-    """What a pursuit did on its last call (logged by the model)."""
+    """What a pursuit did on its last call (logged by the model).
+
+    ``converged_fraction``: the fraction of the call's signals that met the tolerance (1.0 for
+    exact pursuits such as OMP and thresholding; NaN for a fixed number of steps, where there
+    is no tolerance to meet). ``max_gap``: the worst remaining duality gap over the signals
+    where the pursuit computes it, else the worst relative change of the last check.
+    """
 
     iterations: int
     rel_change: float = float("nan")
     duality_gap: float = float("nan")  # mean over signals, Lasso solvers only
+    converged_fraction: float = float("nan")
+    max_gap: float = float("nan")
 
     def as_metrics(self, prefix: str = "pursuit/") -> dict[str, float]:
         out = {
             f"{prefix}iterations": float(self.iterations),
             f"{prefix}rel_change": self.rel_change,
         }
-        if self.duality_gap == self.duality_gap:
-            out[f"{prefix}duality_gap"] = self.duality_gap
+        optional = {
+            "duality_gap": self.duality_gap,
+            "converged_fraction": self.converged_fraction,
+            "max_gap": self.max_gap,
+        }
+        out.update({prefix + k: v for k, v in optional.items() if v == v})
         return out
 
 
@@ -144,6 +158,7 @@ class Pursuit(Plugin[PursuitConfig]):
             codes = codes_live.new_zeros(shape).index_copy(1, live, codes_live)
         if codes.dtype != out_dtype:
             codes = codes.to(out_dtype)
+        convergence.note(self.config.name or type(self).__name__, self.info, x.shape[0])
         return codes.detach().cpu().numpy() if numpy_in else codes
 
     def _solve(self, x: torch.Tensor, op: LinearOperator, init: Any) -> torch.Tensor:

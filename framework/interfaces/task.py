@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 from sparseland.interfaces.dataset import SparselandDataModule
 from sparseland.interfaces.model import SparselandModule
 from sparseland.interfaces.plugin import Plugin
+from sparseland.metrics import MetricSpec
 
 
 class Task(Plugin[Any]):
     #: Checked before training: a task that needs labels refuses a dataset without them.
     needs_labels: bool = False
+    #: Every metric :meth:`run` may return, declared once (space, direction, unit); the run
+    #: stores the declarations with its metrics so that comparisons compare like with like.
+    declares: ClassVar[tuple[MetricSpec, ...]] = ()
 
     @abstractmethod
     def run(

@@ -252,6 +252,7 @@ def csc_admm(
 
     thresholds = set_rho(rho)
     r_rel = s_rel = math.inf
+    met = 0.0  # the fraction of the images whose residuals are below tol at the last check
     adaptations = 0
     tiny = torch.finfo(s.dtype).tiny
     it = 0
@@ -285,6 +286,7 @@ def csc_admm(
             primal = total[0] / torch.maximum(total[1], total[2]).clamp_min(tiny)
             dual = _total(rho * norms[3]) / _total(rho * norms[4]).clamp_min(tiny)
             r_rel, s_rel = float(primal.max()), float(dual.max())
+            met = float(((primal < config.tol) & (dual < config.tol)).double().mean())
             if r_rel < config.tol and s_rel < config.tol:
                 break
             if period:  # residual balancing: scale ρ by τ = √(r/(βs)) where r/(βs) ∉ [1/1.2, 1.2]
@@ -299,10 +301,12 @@ def csc_admm(
                 rho = rho * tau
                 u.div_(tau)
                 thresholds = set_rho(rho)
-    gap = math.nan
+    gap, worst = math.nan, max(r_rel, s_rel)
     if config.compute_gap:
-        gap = float(lasso_duality_gap(s, op, y, config.lam, config.positive).mean())
-    return y, PursuitInfo(iterations=it, rel_change=max(r_rel, s_rel), duality_gap=gap)
+        gaps = lasso_duality_gap(s, op, y, config.lam, config.positive)
+        gap, worst = float(gaps.mean()), float(gaps.max())
+    converged = (1.0 if it < config.max_iter else met) if config.tol > 0 else math.nan
+    return y, PursuitInfo(it, max(r_rel, s_rel), gap, converged, worst)
 
 
 @register_pursuit("csc_admm", config=CscAdmmConfig)

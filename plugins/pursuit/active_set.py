@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from sparseland import register_pursuit
+from sparseland import convergence, register_pursuit
 from sparseland.errors import check
 from sparseland.interfaces import Pursuit, PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
@@ -240,7 +240,7 @@ class ActiveSet(Pursuit):
         h0 = torch.where(problem.usable, h0, torch.zeros_like(h0))
         h, primal, gap, unsolved, passes = polish(x64, problem, h0, cfg)
         relative = gap / primal.clamp_min(torch.finfo(WORK).tiny)
-        if bool(unsolved.any()):
+        if bool(unsolved.any()) and not convergence.recording():  # a run reports it once
             warnings.warn(
                 f"active_set: {float(unsolved.double().mean()):.1%} of the signals stopped at "
                 f"max_iter={cfg.max_iter} steps × passes={cfg.passes} with a relative duality gap "
@@ -253,5 +253,11 @@ class ActiveSet(Pursuit):
         worst = float(relative.max()) if relative.numel() else 0.0
         mean_gap = float(gap.mean()) if gap.numel() else math.nan
         # rel_change reports the worst relative duality gap gap/P for this solver.
-        self.info = PursuitInfo(iterations=passes, rel_change=worst, duality_gap=mean_gap)
+        self.info = PursuitInfo(
+            iterations=passes,
+            rel_change=worst,
+            duality_gap=mean_gap,
+            converged_fraction=1.0 - float(unsolved.double().mean()) if unsolved.numel() else 1.0,
+            max_gap=float(gap.max()) if gap.numel() else 0.0,
+        )
         return back(h.to(xt.dtype), backend)

@@ -35,6 +35,7 @@ from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
 from sparseland.plugins.pursuit.proximal_gradient import (
     LassoPursuitConfig,
+    converged_fraction,
     report_convergence,
     unit_atoms,
     zero_at_optimum,
@@ -198,11 +199,18 @@ class Admm(Pursuit):
         if norms is not None:
             z = z / norms
         dictionary = original
-        gap = math.nan
+        gap, worst = math.nan, rel
         if cfg.compute_gap:
             op_d = MatrixOperator(dictionary)
-            gap = float(lasso_duality_gap(xt, op_d, z, cfg.lam, cfg.positive).mean())
+            gaps = lasso_duality_gap(xt, op_d, z, cfg.lam, cfg.positive)
+            gap, worst = float(gaps.mean()), float(gaps.max())
         # iterations: the most any block ran; rel_change: the worst
         # max(‖z_k − z_{k−1}‖, ‖h − z‖)/‖z‖ at the last check.
-        self.info = PursuitInfo(iterations=iterations, rel_change=rel, duality_gap=gap)
+        self.info = PursuitInfo(
+            iterations=iterations,
+            rel_change=rel,
+            duality_gap=gap,
+            converged_fraction=converged_fraction(cfg, cfg.max_iter, stalled, n),
+            max_gap=worst,
+        )
         return back(z, backend)

@@ -25,6 +25,7 @@ from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix, soft_threshold
 from sparseland.plugins.pursuit.proximal_gradient import (
     LassoPursuitConfig,
+    converged_fraction,
     report_convergence,
     zero_at_optimum,
 )
@@ -55,7 +56,7 @@ class Cod(Pursuit):
         # signals whose codes are zero at the optimum are done at once (no test divides by ‖h‖)
         done = zero_at_optimum(correlation, cfg.lam, cfg.positive)
         if bool(done.all()):
-            self.info = PursuitInfo(iterations=0, rel_change=0.0, duality_gap=0.0)
+            self.info = PursuitInfo(0, 0.0, 0.0, converged_fraction=1.0, max_gap=0.0)
             return back(torch.zeros_like(h), backend)
         b = correlation - h @ gram + h * diag
         rows = torch.arange(xt.shape[0], device=xt.device)
@@ -76,9 +77,16 @@ class Cod(Pursuit):
                 if rel < cfg.tol:
                     break
         report_convergence("cod", cfg, it, stalled, xt.shape[0])
-        gap = math.nan
+        gap, worst = math.nan, rel
         if cfg.compute_gap:
             op_t = MatrixOperator(dictionary)
-            gap = float(lasso_duality_gap(xt, op_t, h, cfg.lam, cfg.positive).mean())
-        self.info = PursuitInfo(iterations=it, rel_change=rel, duality_gap=gap)
+            gaps = lasso_duality_gap(xt, op_t, h, cfg.lam, cfg.positive)
+            gap, worst = float(gaps.mean()), float(gaps.max())
+        self.info = PursuitInfo(
+            iterations=it,
+            rel_change=rel,
+            duality_gap=gap,
+            converged_fraction=converged_fraction(cfg, it, stalled, xt.shape[0]),
+            max_gap=worst,
+        )
         return back(h, backend)

@@ -287,5 +287,5 @@ class Omp(Pursuit):
         codes, steps, residual_sq = batch_omp(xt, dictionary, min(k, m, n_atoms), cfg.eps)
         rel = float((residual_sq.sqrt() / xt.detach().norm(dim=1).clamp_min(1e-30)).mean())
         # For OMP, rel_change reports the mean relative residual ‖x − Dh‖/‖x‖.
-        self.info = PursuitInfo(iterations=steps, rel_change=rel)
+        self.info = PursuitInfo(iterations=steps, rel_change=rel, converged_fraction=1.0)
         return back(codes, backend)

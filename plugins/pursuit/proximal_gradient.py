@@ -93,6 +93,17 @@ def report_convergence(
         warn_not_converged(name, stalled, total, config.max_iter, config.tol)
 
 
+def converged_fraction(
+    config: LassoPursuitConfig, iterations: int, stalled: int, total: int
+) -> float:
+    """The fraction of a call's signals that met the tolerance (NaN without one: tol = 0)."""
+    if config.tol <= 0:
+        return math.nan
+    if iterations < config.max_iter or total <= 0:
+        return 1.0
+    return 1.0 - stalled / total
+
+
 def unit_atoms(op: LinearOperator) -> tuple[LinearOperator, Any | None]:
     """A matrix dictionary with atoms of unequal norms, rescaled to unit norm, and the norms.
 
@@ -145,7 +156,7 @@ def proximal_gradient(
     done = zero_at_optimum(original, config.lam, config.positive)
     if bool(xp.all(done)):  # every code is zero at the optimum: nothing to iterate
         h = xp.zeros(shape, dtype=x.dtype, device=array_device(x))
-        return h, PursuitInfo(iterations=0, rel_change=0.0, duality_gap=0.0)
+        return h, PursuitInfo(0, 0.0, 0.0, converged_fraction=1.0, max_gap=0.0)
     step = config.step_scale / solve_op.lipschitz(x)
     tau: Any = config.lam * step if norms is None else (config.lam * step) / norms
     # The gradient step y − (Dᵀ(D y) − Dᵀx)/L with 1/L folded into the small D y (n × m) and
@@ -160,10 +171,17 @@ def proximal_gradient(
     rel = float(xp.max(change))
     stalled = int(xp.sum(xp.astype(change >= config.tol, xp.int64)))
     report_convergence("fista" if accelerate else "ista", config, it, stalled, shape[0])
-    gap = math.nan
+    gap, worst = math.nan, rel
     if config.compute_gap:
-        gap = float(xp.mean(lasso_duality_gap(x, op, h, config.lam, config.positive)))
-    return h, PursuitInfo(iterations=it, rel_change=rel, duality_gap=gap)
+        gaps = lasso_duality_gap(x, op, h, config.lam, config.positive)
+        gap, worst = float(xp.mean(gaps)), float(xp.max(gaps))
+    return h, PursuitInfo(
+        iterations=it,
+        rel_change=rel,
+        duality_gap=gap,
+        converged_fraction=converged_fraction(config, it, stalled, shape[0]),
+        max_gap=worst,
+    )
 
 
 def _relative_change(xp: Any, new: Any, difference: Any) -> Any:

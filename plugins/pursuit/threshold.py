@@ -55,7 +55,7 @@ class Threshold(Pursuit):
             codes = xp.where(score > cfg.lam, c, xp.zeros_like(c))
         else:
             codes = back(_top_k(as_torch(c)[0], cfg.k, cfg.positive), as_torch(c)[1])
-        self.info = PursuitInfo(iterations=1, rel_change=0.0)
+        self.info = PursuitInfo(iterations=1, rel_change=0.0, converged_fraction=1.0, max_gap=0.0)
         return codes
 
 

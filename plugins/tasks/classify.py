@@ -19,6 +19,7 @@ import torch
 from sparseland import PluginConfig, register_task
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland.metrics import MetricSpec
 
 
 @dataclass
@@ -65,6 +66,12 @@ def linear_accuracy(
 @register_task("classify", config=ClassifyConfig)
 class Classify(Task):
     needs_labels = True
+    declares = (
+        MetricSpec("test/accuracy", "labels", "higher"),
+        MetricSpec("test/accuracy_pixels", "labels", "higher"),
+        MetricSpec("test/n_features", "codes", "neither"),
+        MetricSpec("test/code_l0", "codes", "neither", "non-zeros"),
+    )
 
     def run(
         self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any

@@ -21,6 +21,7 @@ import torch
 from sparseland import PluginConfig, metrics, register_task
 from sparseland.errors import ConfigError, ShapeError
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland.metrics import MetricSpec
 
 
 @dataclass
@@ -30,6 +31,15 @@ class DenoiseConfig(PluginConfig):
 
 @register_task("denoise", config=DenoiseConfig)
 class Denoise(Task):
+    declares = (
+        MetricSpec("test/psnr", "pixels", "higher", "dB"),
+        MetricSpec("test/ssim", "pixels", "higher"),
+        MetricSpec("test/psnr_noisy", "pixels", "neither", "dB"),
+        MetricSpec("test/psnr_gain", "pixels", "higher", "dB"),
+        MetricSpec("test/denoise_time_s", "time", "lower", "s"),
+        MetricSpec("test/coherence", "dictionary", "lower"),
+    )
+
     def run(
         self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
     ) -> dict[str, float]:

@@ -9,6 +9,7 @@ import torch
 
 from sparseland import PluginConfig, metrics, register_task
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland.metrics import MetricSpec
 
 
 @dataclass
@@ -18,6 +19,22 @@ class ReconstructConfig(PluginConfig):
 
 @register_task("reconstruct", config=ReconstructConfig)
 class Reconstruct(Task):
+    """Error and PSNR in pixels (after the inverse preprocessing, clipped to [0, 1]), so they
+    rank methods alike whatever the preprocessor; ``test/mse_preprocessed`` is the error the
+    model minimises, in the preprocessed space (not comparable across preprocessors)."""
+
+    declares = (
+        MetricSpec("test/objective", "preprocessed", "lower"),
+        MetricSpec("test/objective_initial", "preprocessed", "lower"),
+        MetricSpec("test/mse", "pixels", "lower"),
+        MetricSpec("test/psnr", "pixels", "higher", "dB"),
+        MetricSpec("test/mse_preprocessed", "preprocessed", "lower"),
+        MetricSpec("test/l0", "codes", "neither", "non-zeros"),
+        MetricSpec("test/l1", "codes", "neither"),
+        MetricSpec("test/kurtosis", "codes", "neither"),
+        MetricSpec("test/coherence", "dictionary", "lower"),
+    )
+
     def run(
         self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
     ) -> dict[str, float]:
@@ -36,10 +53,12 @@ class Reconstruct(Task):
         x_hat = model.decode(codes)
         pre = datamodule.preprocessor
         pixels_hat = pre.inverse_transform(x_hat, raw=raw) if pre is not None else x_hat
+        pixels_hat = pixels_hat.clamp(0.0, 1.0)
         out = {
             "test/objective": float(torch.cat(objectives).mean()),
-            "test/mse": metrics.mse(x, x_hat),
-            "test/psnr": metrics.psnr(raw, pixels_hat.clamp(0.0, 1.0), data_range=1.0),
+            "test/mse": metrics.mse(raw, pixels_hat),
+            "test/psnr": metrics.psnr(raw, pixels_hat, data_range=1.0),
+            "test/mse_preprocessed": metrics.mse(x, x_hat),
             "test/l0": metrics.mean_l0(codes),
             "test/l1": metrics.mean_l1(codes),
             "test/kurtosis": metrics.kurtosis(codes),

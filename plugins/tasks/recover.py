@@ -16,6 +16,7 @@ import torch
 from sparseland import PluginConfig, metrics, register_task
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland.metrics import MetricSpec
 
 
 @dataclass
@@ -36,6 +37,12 @@ def recovery_rate(true: torch.Tensor, learned: torch.Tensor, threshold: float = 
 
 @register_task("recover", config=RecoverConfig)
 class Recover(Task):
+    declares = (
+        MetricSpec("test/recovery_rate", "dictionary", "higher"),
+        MetricSpec("test/coherence", "dictionary", "lower"),
+        MetricSpec("test/objective", "preprocessed", "lower"),
+    )
+
     def run(
         self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
     ) -> dict[str, float]:
