@@ -3,10 +3,17 @@
     sparseland-compare --parent <sweep run id> --metrics test/psnr,test/l0 --x pursuit.lam
     sparseland-compare --experiment sparseland --group-by model.name,pursuit.name
 
-Writes ``table.md``, ``table.csv`` and PNGs to ``--out`` (default
-``<outputs>/compare/<experiment or parent run id>``) and logs them as artifacts (under
-``compare/``) of the parent run, or of a new run tagged ``sparseland.kind=compare`` in the
-experiment when no parent was given.
+Writes ``table.md``, ``table.csv`` (``paired.csv`` with paired differences) and PNGs to
+``--out`` (default ``<outputs>/compare/<experiment or parent run id>``), after removing the
+files an earlier call wrote there, and logs them as artifacts (under ``compare/``) of the
+parent run, or of a new run tagged ``sparseland.kind=compare`` in the experiment when no
+parent was given.
+
+The table shows each metric's direction (↑ higher / ↓ lower is better, from the run's metric
+declarations), the best mean per column in bold, and flags rows with unconverged runs; it
+refuses metrics that the runs declare in different spaces. For two rows swept over the same
+seeds (or any row against ``--baseline``), it reports the paired difference per metric with a
+95 % t confidence interval and a sign test.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from sparseland.compare import stats
 from sparseland.compare.plots import (
     atoms_side_by_side,
     file_name,
@@ -54,6 +62,7 @@ class CompareResult:
     out: Path
     files: list[Path] = field(default_factory=list)
     logged_to: str | None = None  # the run the files were logged to
+    differences: list[stats.PairedDifference] = field(default_factory=list)
 
 
 def _names(values: Sequence[str] | None) -> list[str] | None:
@@ -94,8 +103,11 @@ def run_compare(
     outputs: str | Path = "outputs",
     include_unfinished: bool = False,
     log_artifacts: bool = True,
+    baseline: str | None = None,
+    allow_mixed_spaces: bool = False,
 ) -> CompareResult:
-    """Build the comparison, write its files, log them back to MLflow."""
+    """Build the comparison, write its files (into a folder cleared of the files of the
+    previous call), log them back to MLflow."""
     runs = load_runs(client, experiment, parent, include_unfinished)
     group_keys = list(group_by) if group_by is not None else default_group_by(runs)
     if (
@@ -104,7 +116,8 @@ def run_compare(
         and (group_by is not None or x in varying_params(runs))
     ):
         group_keys.append(x)
-    comparison = compare(runs, metrics, group_keys)
+    comparison = compare(runs, metrics, group_keys, allow_mixed_spaces)
+    comparison.warnings.extend(stats.identical_seeds(comparison))
     if x is not None and x not in comparison.group_by:
         raise CompareError(
             f"--x {x}: that param does not vary between the runs; params that vary: "
@@ -112,14 +125,30 @@ def run_compare(
         )
     name = _safe(parent if parent is not None else str(experiment))
     target = Path(out) if out is not None else Path(outputs) / "compare" / name
-    target.mkdir(parents=True, exist_ok=True)
+    clear_previous(target)
 
     title = f"parent run {parent}" if parent is not None else f"experiment {experiment}"
-    table_md = target / "table.md"
-    table_md.write_text(to_markdown(comparison, title=f"Comparison: {title}"))
-    result = CompareResult(
-        comparison, target, [table_md, write_csv(comparison, target / "table.csv")]
+    differences = (
+        stats.paired_differences(comparison, baseline)
+        if baseline is not None or len(comparison.groups) == 2
+        else []
     )
+    table_md = target / "table.md"
+    report = to_markdown(comparison, title=f"Comparison: {title}")
+    if differences:
+        report += "\n" + stats.to_markdown(differences, comparison)
+    elif len(comparison.groups) > 2:
+        report += "\nPaired differences over seeds: pass --baseline ROW (a row's label).\n"
+    table_md.write_text(report)
+    result = CompareResult(
+        comparison,
+        target,
+        [table_md, write_csv(comparison, target / "table.csv")],
+        differences=differences,
+    )
+    if differences:
+        stats.write_csv(differences, str(target / "paired.csv"))
+        result.files.append(target / "paired.csv")
     if x is not None:
         for metric in comparison.metrics:
             result.files.append(
@@ -131,9 +160,35 @@ def run_compare(
     ):
         if made is not None:
             result.files.append(made)
+    (target / MANIFEST).write_text("".join(f"{p.name}\n" for p in result.files))
     if log_artifacts:
         result.logged_to = _log(client, result.files, experiment, parent)
     return result
+
+
+MANIFEST = ".sparseland-compare"
+_OWN_FILES = (
+    "table.md",
+    "table.csv",
+    "paired.csv",
+    "objective_vs_time.png",
+    "atoms.png",
+    "*_vs_*.png",
+)
+
+
+def clear_previous(target: Path) -> None:
+    """Create ``target``, or remove the files an earlier comparison wrote there (listed in its
+    manifest; without one, the names this command writes): no stale plot outlives its table."""
+    target.mkdir(parents=True, exist_ok=True)
+    manifest = target / MANIFEST
+    if manifest.exists():
+        stale = [target / n for n in manifest.read_text().split() if "/" not in n]
+    else:
+        stale = [p for pattern in _OWN_FILES for p in target.glob(pattern)]
+    for path in stale:
+        if path.is_file():
+            path.unlink()
 
 
 def _log(
@@ -206,6 +261,17 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also compare FAILED / RUNNING / KILLED runs (default: FINISHED only)",
     )
+    p.add_argument(
+        "--baseline",
+        metavar="ROW",
+        help="paired differences over seeds of every row against this row (its label as in the "
+        "plots, e.g. 'fista lam=0.1'); default: when there are two rows, the first",
+    )
+    p.add_argument(
+        "--allow-mixed-spaces",
+        action="store_true",
+        help="tabulate a metric that runs declare in different spaces (default: refuse)",
+    )
     p.add_argument("--no-log", action="store_true", help="do not log the files back to MLflow")
     return p
 
@@ -229,11 +295,15 @@ def main(argv: list[str] | None = None) -> None:
             outputs=args.outputs,
             include_unfinished=args.include_unfinished,
             log_artifacts=not args.no_log,
+            baseline=args.baseline,
+            allow_mixed_spaces=args.allow_mixed_spaces,
         )
     except SparselandError as exc:
         print(f"sparseland-compare: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print((result.out / "table.md").read_text())
+    for warning in result.comparison.warnings:
+        print(f"sparseland-compare: warning: {warning}", file=sys.stderr)
     print(f"wrote {', '.join(p.name for p in result.files)} to {result.out}")
     if result.logged_to:
         print(f"logged them to MLflow run {result.logged_to} under {ARTIFACT_DIR}/")

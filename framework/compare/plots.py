@@ -2,7 +2,7 @@
 
 * a metric against a swept parameter, one line per method (mean over seeds, bars: spread);
 * the objective against wall time from the logged curves (``val/objective`` and ``val/time_s``
-  are logged together at the same steps), one line per run, one colour per method;
+  are logged together at the same steps), one line per group (mean over seeds) with a band;
 * the atoms of several runs side by side, from each run's ``atoms.png`` artifact.
 """
 
@@ -15,21 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from mlflow.tracking import MlflowClient
 
 from sparseland.compare.query import RunRecord
-from sparseland.compare.table import Comparison, Group, sort_key
-
-
-def label(keys: Sequence[str], values: Sequence[str]) -> str:
-    """``("model.name", "pursuit.lam"), ("dictionary", "0.1")`` → ``"dictionary lam=0.1"``."""
-    parts = [
-        v if k.endswith(".name") else f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(keys, values)
-    ]
-    return " ".join(parts) or "all runs"
+from sparseland.compare.table import Comparison, Group, label, sort_key
 
 
 def file_name(*parts: str) -> str:
@@ -103,33 +96,39 @@ def objective_vs_time(
     y: str = "val/objective",
     t: str = "val/time_s",
 ) -> Path | None:
-    """One line per run, one colour per group; None when no run logged both curves."""
+    """One line per group: at each logged point, the mean over the group's runs (seeds) of
+    time and objective, and a band from the lowest to the highest run. Points are matched by
+    their order (the validation checks of every run come at the same steps); runs of unequal
+    length are cut to the shortest. None when no run logged both curves."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     drawn = False
     for i, g in enumerate(comparison.groups):
-        shown = False
-        for run in g.runs:
-            times, values = curve(client, run.run_id, y, t)
-            if not times:
-                continue
-            ax.plot(
-                times,
-                values,
-                marker=".",
-                color=colours[i % len(colours)],
-                alpha=0.8,
-                label=None if shown else label(comparison.group_by, g.key),
+        curves = [curve(client, run.run_id, y, t) for run in g.runs]
+        curves = [c for c in curves if c[0]]
+        if not curves:
+            continue
+        length = min(len(c[0]) for c in curves)
+        times = np.array([c[0][:length] for c in curves]).mean(axis=0)
+        values = np.array([c[1][:length] for c in curves])
+        colour = colours[i % len(colours)]
+        name = label(comparison.group_by, g.key)
+        ax.plot(
+            times, values.mean(axis=0), marker=".", color=colour, label=f"{name} (n={len(curves)})"
+        )
+        if len(curves) > 1:
+            ax.fill_between(
+                times, values.min(axis=0), values.max(axis=0), color=colour, alpha=0.2, lw=0
             )
-            shown = drawn = True
+        drawn = True
     if not drawn:
         plt.close(fig)
         return None
-    ax.set_xlabel(f"{t} (wall time, s)")
+    ax.set_xlabel(f"{t} (wall time, s; mean over seeds)")
     ax.set_ylabel(y)
-    ax.set_title(f"{y} against wall time (one line per run)", fontsize=10)
+    ax.set_title(f"{y} against wall time (mean over seeds; band: min to max)", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2 if len(comparison.groups) > 8 else 1)
     return _save(fig, path)
 
 

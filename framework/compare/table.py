@@ -2,6 +2,11 @@
 
 The spread is the sample standard deviation (ddof = 1) over the runs of a group, i.e. over
 its seeds; a group of one run has no spread (NaN in the CSV, left out of the markdown).
+
+Each metric's declaration (space, direction, unit; tags ``sparseland.metric.*``) gives the
+arrow beside its column and the best mean, in bold; runs that declare one metric in different
+spaces are refused (their values do not measure the same thing). Groups with runs tagged
+``sparseland.unconverged`` are marked.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparseland.compare.query import CompareError, RunRecord
+from sparseland.convergence import UNCONVERGED_TAG
+from sparseland.metrics import MetricSpec, declarations
 
 SEED_PARAM = "seed"
 # Params that say where or how a run was recorded, never what was run.
@@ -66,6 +73,55 @@ def default_group_by(runs: Sequence[RunRecord]) -> list[str]:
     return kept
 
 
+def label(keys: Sequence[str], values: Sequence[str]) -> str:
+    """``("model.name", "pursuit.lam"), ("dictionary", "0.1")`` → ``"dictionary lam=0.1"``."""
+    parts = [
+        v if k.endswith(".name") else f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(keys, values)
+    ]
+    return " ".join(parts) or "all runs"
+
+
+def metric_specs(
+    runs: Sequence[RunRecord], metrics: Sequence[str], allow_mixed: bool = False
+) -> tuple[dict[str, MetricSpec], list[str]]:
+    """The declaration of each metric that its runs agree on, and warnings.
+
+    Runs that declare a metric in different spaces (or directions) are refused with a
+    :class:`CompareError` naming them, or, with ``allow_mixed``, the metric gets no
+    declaration and a warning.
+    """
+    specs: dict[str, MetricSpec] = {}
+    warnings: list[str] = []
+    declared = [(r, declarations(r.tags)) for r in runs]
+    for metric in metrics:
+        seen: dict[tuple[str, str], list[str]] = {}
+        for run, specs_of_run in declared:
+            spec = specs_of_run.get(metric)
+            if spec is not None and metric in run.metrics:
+                seen.setdefault((spec.space, spec.direction), []).append(run.name)
+        if len(seen) > 1:
+            detail = "; ".join(
+                f"{space}, {direction} is better in {len(names)} runs (e.g. {names[0]})"
+                for (space, direction), names in seen.items()
+            )
+            message = (
+                f"{metric} is declared differently by the runs compared ({detail}): these "
+                "values do not measure the same thing"
+            )
+            if not allow_mixed:
+                raise CompareError(
+                    message + ". Compare the runs of one task (filter with --parent or "
+                    "--experiment), or pass --allow-mixed-spaces to tabulate them anyway."
+                )
+            warnings.append(message + "; tabulated anyway (--allow-mixed-spaces).")
+            continue
+        for run, specs_of_run in declared:
+            if metric in specs_of_run and metric in run.metrics:
+                specs[metric] = specs_of_run[metric]
+                break
+    return specs, warnings
+
+
 def select_metrics(runs: Sequence[RunRecord], requested: Sequence[str] | None) -> list[str]:
     """The metrics to tabulate: names or shell patterns (``test/*``), in the order asked."""
     available = sorted({m for r in runs for m in r.metrics})
@@ -103,6 +159,11 @@ class Group:
     def seeds(self) -> list[str]:
         return sorted({r.params.get(SEED_PARAM, "?") for r in self.runs}, key=sort_key)
 
+    @property
+    def unconverged(self) -> int:
+        """How many of the group's runs rest on unconverged solves (tag sparseland.unconverged)."""
+        return sum(r.tags.get(UNCONVERGED_TAG) == "true" for r in self.runs)
+
 
 @dataclass
 class Comparison:
@@ -111,6 +172,10 @@ class Comparison:
     groups: list[Group]
     #: Params (besides the seed) whose values differ inside some group: they were averaged over.
     pooled: list[str] = field(default_factory=list)
+    #: What each metric measures, where its runs declared it (space, direction, unit).
+    specs: dict[str, MetricSpec] = field(default_factory=dict)
+    #: Things the reader must know (mixed declarations, seeds that changed nothing, ...).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_runs(self) -> int:
@@ -121,6 +186,7 @@ def compare(
     runs: Sequence[RunRecord],
     metrics: Sequence[str] | None = None,
     group_by: Sequence[str] | None = None,
+    allow_mixed_spaces: bool = False,
 ) -> Comparison:
     """Group ``runs`` by ``group_by`` (default: :func:`default_group_by`; never the seed)."""
     if not runs:
@@ -143,7 +209,8 @@ def compare(
         table.setdefault(key, Group(key)).runs.append(run)
     groups = sorted(table.values(), key=lambda g: [sort_key(v) for v in g.key])
     pooled = sorted({p for g in groups for p in varying_params(g.runs, ignore=keys)} - set(keys))
-    return Comparison(keys, chosen, groups, pooled)
+    specs, warnings = metric_specs(runs, chosen, allow_mixed_spaces)
+    return Comparison(keys, chosen, groups, pooled, specs, warnings)
 
 
 def format_cell(mean: float, spread: float) -> str:
@@ -154,8 +221,46 @@ def format_cell(mean: float, spread: float) -> str:
     return f"{mean:.4g} ± {spread:.2g}"
 
 
+def best_group(comparison: Comparison, metric: str) -> int | None:
+    """The index of the group with the best mean of ``metric`` (None without a direction)."""
+    spec = comparison.specs.get(metric)
+    if spec is None or spec.direction == "neither":
+        return None
+    means = [(g.mean(metric), i) for i, g in enumerate(comparison.groups)]
+    means = [(m, i) for m, i in means if not math.isnan(m)]
+    if len(means) < 2:
+        return None
+    sign = 1.0 if spec.direction == "higher" else -1.0
+    return max(means, key=lambda mi: sign * mi[0])[1]
+
+
+def header(comparison: Comparison, metric: str) -> str:
+    """``test/psnr ↑`` (the arrow of its declared direction; no arrow when undeclared)."""
+    spec = comparison.specs.get(metric)
+    return metric if spec is None else f"{metric} {spec.arrow}"
+
+
+def legend(comparison: Comparison) -> list[str]:
+    declared = [comparison.specs[m] for m in comparison.metrics if m in comparison.specs]
+    if not declared:
+        return []
+    spaces = "; ".join(f"{s.name}: {s.space}" + (f", {s.unit}" if s.unit else "") for s in declared)
+    return [
+        "↑ higher is better, ↓ lower is better, · neither; the best mean of each column is in "
+        f"bold. Where each metric lives: {spaces}.",
+        "",
+    ]
+
+
+def _flags(group: Group) -> str:
+    return f"unconverged {group.unconverged}/{len(group.runs)}" if group.unconverged else ""
+
+
 def to_markdown(comparison: Comparison, title: str = "") -> str:
-    head = [*comparison.group_by, "n", *comparison.metrics]
+    flagged = any(g.unconverged for g in comparison.groups)
+    head = [*comparison.group_by, "n", *(header(comparison, m) for m in comparison.metrics)]
+    if flagged:
+        head.append("flags")
     lines = []
     if title:
         lines += [f"# {title}", ""]
@@ -166,15 +271,35 @@ def to_markdown(comparison: Comparison, title: str = "") -> str:
     ]
     if comparison.pooled:
         lines += [f"Averaged over differing params: {', '.join(comparison.pooled)}.", ""]
+    lines += legend(comparison)
+    if flagged:
+        lines += [
+            "flags: `unconverged k/n`: k of the group's n runs rest on pursuit solves that "
+            f"stopped short of their tolerance (tag {UNCONVERGED_TAG}); their numbers are not "
+            "those of the converged method.",
+            "",
+        ]
+    lines += [f"**Warning:** {w}" for w in comparison.warnings]
+    if comparison.warnings:
+        lines.append("")
     lines.append("| " + " | ".join(head) + " |")
+    numeric = len(comparison.group_by) + 1 + len(comparison.metrics)
     lines.append(
         "|"
-        + "|".join("---" if i < len(comparison.group_by) else "---:" for i in range(len(head)))
+        + "|".join(
+            "---" if i < len(comparison.group_by) or i >= numeric else "---:"
+            for i in range(len(head))
+        )
         + "|"
     )
-    for g in comparison.groups:
+    best = {m: best_group(comparison, m) for m in comparison.metrics}
+    for i, g in enumerate(comparison.groups):
         cells = [*(v or "—" for v in g.key), str(len(g.runs))]
-        cells += [format_cell(g.mean(m), g.spread(m)) for m in comparison.metrics]
+        for m in comparison.metrics:
+            cell = format_cell(g.mean(m), g.spread(m))
+            cells.append(f"**{cell}**" if best[m] == i else cell)
+        if flagged:
+            cells.append(_flags(g))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -189,6 +314,7 @@ def csv_rows(comparison: Comparison) -> list[dict[str, str | float | int]]:
             row[f"{m}:mean"] = g.mean(m)
             row[f"{m}:std"] = g.spread(m)
             row[f"{m}:n"] = len(g.values(m))
+        row["unconverged_runs"] = g.unconverged
         row["run_ids"] = ";".join(r.run_id for r in g.runs)
         rows.append(row)
     return rows
