@@ -98,7 +98,7 @@ class IterativeHardThresholding(Pursuit):
         fixed_step = c.step_scale / op.lipschitz(x)
         h = xp.zeros(shape, dtype=x.dtype, device=array_device(x)) if init is None else init
         h = threshold(h)
-        rel, it = math.inf, 0
+        rel, it, met = math.inf, 0, 0.0  # met: the fraction of codes below tol at the last check
         for it in range(1, c.max_iter + 1):
             g = op.adjoint(x - op.forward(h))
             h_new = (
@@ -111,11 +111,13 @@ class IterativeHardThresholding(Pursuit):
                     _sq_norms(xp, h_new - h) / xp.clip(_sq_norms(xp, h_new), min=1e-60)
                 )
                 rel = float(xp.max(change))
+                met = float(xp.mean(xp.astype(change < c.tol, xp.float64)))
                 if rel < c.tol:
                     h = h_new
                     break
             h = h_new
-        self.info = PursuitInfo(iterations=it, rel_change=rel)
+        converged = met if c.tol > 0 else math.nan  # tol = 0: a fixed budget, nothing to meet
+        self.info = PursuitInfo(it, rel, converged_fraction=converged, max_gap=rel)
         return h
 
     @staticmethod
