@@ -78,7 +78,7 @@ def test_unconverged_run_is_tagged_marked_and_reported_once(
     common = [*TINY, "logger.experiment=conv", "preprocess=dc"]
     with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
         warnings.simplefilter("always")
-        run(make_config(*common, "pursuit.max_iter=2", "logger.run_name=stopped"))
+        returned = run(make_config(*common, "pursuit.max_iter=2", "logger.run_name=stopped"))
     reports = [r for r in caplog.records if "pursuit not converged" in r.getMessage()]
     assert len(reports) == 1  # once per run, not per validation batch
     assert "the final evaluation" in reports[0].getMessage()
@@ -93,6 +93,8 @@ def test_unconverged_run_is_tagged_marked_and_reported_once(
     stopped, ok = runs["stopped"].data, runs["ok"].data  # type: ignore[attr-defined]
     assert stopped.tags[UNCONVERGED_TAG] == "true"
     assert stopped.metrics["pursuit/converged_fraction"] < 0.9  # zero codes are optimal at once
+    # the run's value is the final evaluation's, not a training step's
+    assert stopped.metrics["pursuit/converged_fraction"] == returned["pursuit/converged_fraction"]
     assert stopped.metrics["pursuit/max_gap"] > 1e-3
     assert UNCONVERGED_TAG not in ok.tags
     assert ok.metrics["pursuit/converged_fraction"] == 1.0
