@@ -126,8 +126,10 @@ def test_runs_declaring_a_metric_in_different_spaces_are_refused() -> None:
     assert "test/psnr" in compare(runs, ["test/psnr"]).specs  # the other column is fine
 
 
-def _log(client: MlflowClient, exp: str, method: str, seed: int, offset: float) -> None:
-    rid = client.create_run(exp, run_name=f"{method} {seed}").info.run_id
+def _log(
+    client: MlflowClient, exp: str, method: str, seed: int, offset: float, varies: bool = True
+) -> None:
+    rid = client.create_run(exp, run_name=f"{method} {seed}", tags=dict([PSNR.tag()])).info.run_id
     curve = [
         m
         for i in range(4)
@@ -138,7 +140,7 @@ def _log(client: MlflowClient, exp: str, method: str, seed: int, offset: float) 
     ]
     client.log_batch(
         rid,
-        metrics=[Metric("test/psnr", 28.0 + offset + seed, 0, 0), *curve],
+        metrics=[Metric("test/psnr", 28.0 + offset + seed * varies, 0, 0), *curve],
         params=[Param("pursuit.name", method), Param("seed", str(seed))],
     )
     client.set_terminated(rid, "FINISHED")
@@ -183,3 +185,23 @@ def test_each_call_writes_into_a_clean_folder_with_one_curve_per_group(
     second = cli.run_compare(client, experiment="paired", out=out, group_by=[], log_artifacts=False)
     assert not second.differences and not (out / "paired.csv").exists()
     assert "paired.csv" not in (out / "table.md").read_text()
+
+
+def test_cli_prints_directions_and_warns_about_seeds_that_changed_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("same", artifact_location=(tmp_path / "a").as_uri())
+    for seed in range(2):
+        _log(client, exp, "fista", seed, 0.0)
+        _log(client, exp, "omp", seed, 1.0, varies=False)  # the seed reaches nothing
+    cli.main(
+        ["--experiment", "same", "--tracking-uri", uri, "--out", str(tmp_path / "o"), "--no-log"]
+    )
+    out, err = capsys.readouterr()
+    assert "| pursuit.name | n | test/psnr ↑ |" in out
+    assert "| omp | 2 | **29 ± 0** |" in out  # 29.0 for both seeds, above fista's 28.0, 29.0
+    assert "warning: omp: its 2 runs (seeds 0, 1) have identical test/psnr" in err
+    assert "fista:" not in err
+    assert "## Paired differences (other − fista" in out and "| omp | test/psnr ↑ | 2 |" in out
