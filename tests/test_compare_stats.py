@@ -124,6 +124,9 @@ def test_runs_declaring_a_metric_in_different_spaces_are_refused() -> None:
     mixed = compare(runs, ["test/mse"], allow_mixed_spaces=True)
     assert "test/mse" not in mixed.specs and "declared differently" in mixed.warnings[0]
     assert "test/psnr" in compare(runs, ["test/psnr"]).specs  # the other column is fine
+    runs[3] = _run(3, "omp", "0", runs[3].metrics, specs=())  # recorded without declarations
+    (warning,) = compare(runs, ["test/mse"]).warnings
+    assert warning.startswith("test/mse: 1 runs do not declare its space")
 
 
 def _log(

@@ -95,10 +95,19 @@ def metric_specs(
     declared = [(r, declarations(r.tags)) for r in runs]
     for metric in metrics:
         seen: dict[tuple[str, str], list[str]] = {}
+        undeclared = 0
         for run, specs_of_run in declared:
             spec = specs_of_run.get(metric)
             if spec is not None and metric in run.metrics:
                 seen.setdefault((spec.space, spec.direction), []).append(run.name)
+            elif metric in run.metrics:
+                undeclared += 1
+        if seen and undeclared:
+            warnings.append(
+                f"{metric}: {undeclared} runs do not declare its space (recorded before metric "
+                "declarations, or by a task without them); their values may live in another "
+                "space than the declared runs'."
+            )
         if len(seen) > 1:
             detail = "; ".join(
                 f"{space}, {direction} is better in {len(names)} runs (e.g. {names[0]})"
