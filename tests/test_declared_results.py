@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import store
 
+from sparseland import registry
 from sparseland.compare import cli
 from sparseland.convergence import UNCONVERGED_TAG
 from sparseland.metrics import declarations
@@ -38,13 +39,24 @@ def _runs(outputs: Path, experiment: str) -> dict[str, object]:
     return {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
 
 
+def test_every_shipped_task_declares_each_of_its_metrics_once() -> None:
+    tasks = [e for e in registry.entries("task") if e.module.startswith("sparseland.plugins")]
+    assert {e.name for e in tasks} >= {"reconstruct", "denoise", "classify", "recover"}
+    for entry in tasks:
+        names = [spec.name for spec in entry.cls.declares]
+        assert names and len(names) == len(set(names)), entry.name
+        assert all(n.startswith("test/") for n in names), entry.name
+
+
 @pytest.mark.slow
 def test_error_and_psnr_live_in_pixels_and_agree_across_preprocessors(
-    make_config, outputs: Path, tmp_path: Path
+    make_config, outputs: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     common = [*TINY, "logger.experiment=spaces", "pursuit.max_iter=1000", "pursuit.tol=1e-4"]
-    for pre in ("zca", "dc"):
-        run(make_config(*common, f"preprocess={pre}", f"logger.run_name={pre}"))
+    with caplog.at_level(logging.WARNING):
+        for pre in ("zca", "dc"):
+            run(make_config(*common, f"preprocess={pre}", f"logger.run_name={pre}"))
+    assert not [r for r in caplog.records if "undeclared" in r.getMessage()]
     runs = _runs(outputs, "spaces")
     metrics = {name: r.data.metrics for name, r in runs.items()}  # type: ignore[attr-defined]
     for name, r in runs.items():
