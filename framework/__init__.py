@@ -33,8 +33,8 @@ def load(uri: str, device: str = "cpu", tracking_uri: str | None = None) -> Load
 
 
 def checkpoint_info(path: str) -> dict[str, Any]:
-    """What produced the Lightning checkpoint at ``path``: the resolved config, the plugins with
-    their packages and versions, the Sparseland version and commit (sparseland/checkpoint_record.py).
+    """What produced the Lightning checkpoint at ``path``: the resolved config, the plugins
+    with their packages and versions, the Sparseland version and commit (checkpoint_record.py).
     """
     from sparseland.checkpoint_record import read_checkpoint_info
 

@@ -116,7 +116,7 @@ def register(kind: str, name: str, config: type, override: bool = False) -> Call
         _STATE.entries[kind][name] = entry
         node = OmegaConf.merge(OmegaConf.structured(config), {"name": name})
         ConfigStore.instance().store(group=kind, name=name, node=node, provider="sparseland")
-        return cls  # type: ignore[return-value]
+        return cls
 
     return decorator
 
