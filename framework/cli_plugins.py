@@ -21,9 +21,10 @@ def describe(kinds: str | list[str] | None = None) -> str:
         if not found:
             continue
         lines.append(f"{k}:")
+        width = max(14, *(len(e.name) for e in found))
         for entry in found:
             lines.append(
-                f"  {entry.name:<14} {entry.module}.{entry.cls.__name__}"
+                f"  {entry.name:<{width}} {entry.module}.{entry.cls.__name__}"
                 f"  [{entry.distribution} {entry.version}]"
             )
             for f in dataclasses.fields(entry.config_cls):
