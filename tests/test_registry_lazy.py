@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import sparseland
 from sparseland import registry
@@ -72,3 +74,6 @@ def test_every_kind_has_its_decorator_interface_and_config_group() -> None:
     assert not {"encoder", "decoder"} & set(KINDS)  # no kind without a plugin
     public = {name for name in sparseland.__all__ if name.startswith("register_")}
     assert public == {row.decorator for row in KIND_TABLE}
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    documented = set(re.findall(r"`(register_\w+)`", guide)) - {"register_buffer"}
+    assert documented == public  # the plugin guide's table of kinds is the same table
