@@ -57,7 +57,7 @@ def fresh_discovery(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     before = {k: dict(v) for k, v in registry._STATE.entries.items()}
     yield tmp_path
     for kind, table in registry._STATE.entries.items():
-        for name in set(table) - set(before[kind]):
+        for name in [n for n, e in table.items() if e.module.startswith("thirdparty_")]:
             registry.unregister(kind, name)
         table.update(before[kind])
     for name in [m for m in sys.modules if m.startswith("thirdparty_")]:
