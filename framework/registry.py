@@ -93,6 +93,8 @@ class _State:
     index: dict[str, dict[str, str]] | None = None  # the built-ins: kind -> name -> module
     # (kind, name) claimed by several third-party packages: refused for all of them
     clashes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # the entry point being loaded: owns modules it imports outside its own package
+    loading: tuple[str, str] | None = None
 
 
 _STATE = _State()
@@ -136,7 +138,7 @@ def _decorator(kind: str) -> KindDecorator:
     return register_kind
 
 
-# ``register`` bound to each kind of the table (tests/test_registry.py checks they match it).
+# ``register`` bound to each kind of the table (tests/test_registry_lazy.py checks they match).
 register_pursuit = _decorator("pursuit")
 register_learner = _decorator("learner")
 register_preprocessor = _decorator("preprocess")
@@ -214,7 +216,7 @@ def distribution_of(module: str) -> tuple[str, str]:
             return _STATE.packages[prefix]
     if module == BUILTIN_PACKAGE or module.startswith(BUILTIN_PACKAGE + "."):
         return BUILTIN_DISTRIBUTION, _own_version()
-    return UNKNOWN, UNKNOWN
+    return _STATE.loading or (UNKNOWN, UNKNOWN)
 
 
 def _entry_point_packages() -> dict[str, tuple[str, str]]:
@@ -271,17 +273,21 @@ def load_plugins() -> dict[str, str]:
         return dict(_STATE.broken)
     _STATE.loaded = True
     _STATE.packages = _entry_point_packages()
-    for prefix in _STATE.packages:
-        try:
-            module = importlib.import_module(prefix)
-        except Exception as exc:
-            _report_broken(prefix, exc)
-            continue
-        for sub in _submodules(module):
+    try:
+        for prefix, owner in _STATE.packages.items():
+            _STATE.loading = owner
             try:
-                importlib.import_module(sub)
+                module = importlib.import_module(prefix)
             except Exception as exc:
-                _report_broken(sub, exc)
+                _report_broken(prefix, exc)
+                continue
+            for sub in _submodules(module):
+                try:
+                    importlib.import_module(sub)
+                except Exception as exc:
+                    _report_broken(sub, exc)
+    finally:
+        _STATE.loading = None
     return dict(_STATE.broken)
 
 
