@@ -5,14 +5,14 @@ The core knows no method; every method is a plugin (see ``plugins/`` and docs/pl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sparseland.registry import (
     PluginConfig,
     build,
+    load_plugins,
+    register,
     register_dataset,
-    register_decoder,
-    register_encoder,
     register_learner,
     register_model,
     register_preprocessor,
@@ -32,13 +32,23 @@ def load(uri: str, device: str = "cpu", tracking_uri: str | None = None) -> Load
     return load_model(uri, device=device, tracking_uri=tracking_uri)
 
 
+def checkpoint_info(path: str) -> dict[str, Any]:
+    """What produced the Lightning checkpoint at ``path``: the resolved config, the plugins
+    with their packages and versions, the Sparseland version and commit (checkpoint_record.py).
+    """
+    from sparseland.checkpoint_record import read_checkpoint_info
+
+    return read_checkpoint_info(path)
+
+
 __all__ = [
     "PluginConfig",
     "build",
+    "checkpoint_info",
     "load",
+    "load_plugins",
+    "register",
     "register_dataset",
-    "register_decoder",
-    "register_encoder",
     "register_learner",
     "register_model",
     "register_preprocessor",

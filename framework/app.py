@@ -10,6 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from sparseland.errors import SparselandError
+from sparseland.kinds import KINDS
 
 log = logging.getLogger("sparseland")
 
@@ -32,12 +33,7 @@ def prepare() -> None:
 
 
 CONFIG_GROUPS = (
-    "model",
-    "pursuit",
-    "learner",
-    "preprocess",
-    "dataset",
-    "task",
+    *KINDS,
     "trainer",
     "logger",
     "paths",
@@ -76,7 +72,7 @@ def preflight(overrides: list[str]) -> None:
         )
         for value in values:
             if not isinstance(value, str):  # a number, a list, or null (Hydra: a traceback)
-                kinds = registry.names(group) if group in registry.KINDS else []
+                kinds = registry.names(group) if group in KINDS else []
                 choices = (
                     f"choose one of {', '.join(kinds)}" if kinds else "name one of its options"
                 )

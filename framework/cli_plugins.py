@@ -1,4 +1,5 @@
-"""``sparseland-plugins``: every registered plugin by kind, with its config fields and defaults."""
+"""``sparseland-plugins [kind ...]``: the registered plugins by kind, with their config fields,
+defaults and help (``field(metadata={"help": ...})``)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,31 @@ import dataclasses
 from typing import Any
 
 from sparseland import registry
+from sparseland.kinds import KINDS
 
 
-def describe(kind: str | None = None) -> str:
+def describe(kinds: str | list[str] | None = None) -> str:
+    """The listing of ``kinds`` (one, several, or all when ``None``)."""
     lines: list[str] = []
     broken = registry.load_plugins()
-    for k in registry.KINDS if kind is None else (kind,):
+    wanted = KINDS if kinds is None else [kinds] if isinstance(kinds, str) else kinds
+    for k in wanted:
         found = registry.entries(k)
         if not found:
             continue
         lines.append(f"{k}:")
+        width = max(14, *(len(e.name) for e in found))
         for entry in found:
             lines.append(
-                f"  {entry.name:<14} {entry.module}.{entry.cls.__name__}"
+                f"  {entry.name:<{width}} {entry.module}.{entry.cls.__name__}"
                 f"  [{entry.distribution} {entry.version}]"
             )
             for f in dataclasses.fields(entry.config_cls):
                 if f.name == "name":
                     continue
-                lines.append(f"      {f.name}: {_type_name(f.type)} = {_default(f)}")
+                text = f"      {f.name}: {_type_name(f.type)} = {_default(f)}"
+                help_text = f.metadata.get("help")
+                lines.append(f"{text}  # {help_text}" if help_text else text)
     if broken:
         lines.append("failed to load:")
         lines.extend(f"  {module}: {reason}" for module, reason in sorted(broken.items()))
@@ -46,9 +53,15 @@ def _default(f: dataclasses.Field[Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("kind", nargs="?", choices=registry.KINDS, help="only this kind")
+    parser.add_argument(
+        "kinds",
+        nargs="*",
+        choices=KINDS,
+        metavar="kind",
+        help=f"only these kinds ({', '.join(KINDS)})",
+    )
     args = parser.parse_args(argv)
-    print(describe(args.kind))
+    print(describe(args.kinds or None))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sparseland import convergence, distributed, registry
+from sparseland.checkpoint_record import DescribeCheckpoint, describe_run
 from sparseland.errors import SparselandError, TrackingUnavailableError
 from sparseland.guards import DivergenceGuard
 from sparseland.images import atoms_grid
@@ -189,7 +190,11 @@ def _trainer(cfg: DictConfig, run_dir: Path, tracker: Tracker) -> L.Trainer:
     return L.Trainer(
         **{str(k): v for k, v in options.items()},
         logger=TrackerLogger(tracker),
-        callbacks=[checkpoint, DivergenceGuard()],
+        callbacks=[
+            checkpoint,
+            DivergenceGuard(),
+            DescribeCheckpoint(describe_run(cfg, provenance())),
+        ],
         default_root_dir=str(run_dir),
         enable_model_summary=False,
     )

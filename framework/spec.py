@@ -9,8 +9,9 @@ from omegaconf import DictConfig
 
 from sparseland import registry
 from sparseland.errors import ConfigError
+from sparseland.kinds import KINDS
 
-PLUGIN_GROUPS = ("model", "pursuit", "learner", "preprocess", "dataset", "task")
+PLUGIN_GROUPS = KINDS  # the model first
 
 
 @dataclass

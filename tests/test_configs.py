@@ -10,10 +10,11 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from sparseland import registry
 from sparseland.app import config_dir
+from sparseland.kinds import KINDS
 from sparseland.spec import validate
 
 CONF = config_dir()
-GROUPS = ("model", "pursuit", "learner", "preprocess", "dataset", "task")
+GROUPS = KINDS
 
 
 def yaml_options(group: str) -> list[str]:

@@ -76,6 +76,12 @@ def test_example_plugin_installs_runs_and_is_compared(
     line = next(line for line in listing.splitlines() if line.strip().startswith("example_iht"))
     assert "sparseland_example.iht.IterativeHardThresholding" in line and DIST in line
     assert "n_nonzero: int = 4" in listing
+    # every kind the example ships, listed together with the help of their fields
+    listing = _run("-m", "sparseland.cli_plugins", "dataset", "preprocess", cwd=tmp_path).stdout
+    assert "sparseland_example.sinusoids.SinusoidsDataModule" in listing
+    assert "sparseland_example.standardize.Standardize" in listing
+    assert "n_nonzero: int = 3  # cosines per signal" in listing
+    assert "pursuit:" not in listing
 
     # composes and runs: the preset shipped in the package, narrowed to two jobs
     outputs = tmp_path / "outputs"

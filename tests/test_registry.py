@@ -35,11 +35,12 @@ def test_duplicate_name_is_refused_unless_override() -> None:
     class Cfg(PluginConfig):
         pass
 
+    other = type("Other", (Pursuit,), {})
     with pytest.raises(DuplicatePluginError, match="already registered"):
-        registry.register_pursuit("fista", config=Cfg)(type("Other", (), {}))
+        registry.register_pursuit("fista", config=Cfg)(other)
     original = registry.get("pursuit", "fista")
     try:
-        registry.register_pursuit("fista", config=Cfg, override=True)(type("Other", (), {}))
+        registry.register_pursuit("fista", config=Cfg, override=True)(other)
         assert registry.get("pursuit", "fista").cls.__name__ == "Other"
     finally:
         registry.register_pursuit("fista", config=original.config_cls, override=True)(original.cls)
@@ -94,6 +95,7 @@ def test_broken_plugin_is_reported_and_the_rest_load(tmp_path: Path, monkeypatch
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry._STATE, "loaded", False)
     monkeypatch.setattr(registry._STATE, "broken", {})
+    monkeypatch.setattr(registry._STATE, "packages", None)
     try:
         with pytest.warns(RuntimeWarning, match=r"thirdparty_plugins\.broken.*not installed"):
             broken = registry.load_plugins()

@@ -1,6 +1,5 @@
-"""Load the plugins through their entry points first, as the app does, so the registry records
-which installed distribution registered each plugin (importing the module directly first would
-register it with an unknown distribution)."""
+"""Load the plugins through their entry points first, as the app does: every module of the
+package is then registered, with the installed distribution that ships it."""
 
 from sparseland.registry import load_plugins
 
