@@ -104,6 +104,9 @@ def job(cfg: DictConfig) -> float | None:
 
     from sparseland.runner import run
 
+    from sparseland.console import quiet
+
+    quiet()  # again: Hydra has just configured logging for the job
     in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = run(cfg)
@@ -124,6 +127,9 @@ def job(cfg: DictConfig) -> float | None:
 def main() -> None:
     import hydra
 
+    from sparseland.console import quiet
+
+    quiet()
     try:
         prepare()
         preflight(sys.argv[1:])
