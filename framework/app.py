@@ -102,9 +102,8 @@ def job(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from sparseland.runner import run
-
     from sparseland.console import quiet
+    from sparseland.runner import run
 
     quiet()  # again: Hydra has just configured logging for the job
     in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN

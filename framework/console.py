@@ -18,7 +18,10 @@ from pathlib import Path
 # INFO lines of MLflow that say nothing about the run: creating and migrating the SQLite
 # database, validating the logged model's input example.
 QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration", "mlflow.pyfunc")
-LIGHTNING_RANK_ZERO = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+LIGHTNING_RANK_ZERO = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+)
 ADVERTISEMENTS = ("💡 Tip:",)
 # (message pattern, category, module that emits it): raised inside dependencies.
 DEPENDENCY_WARNINGS = (

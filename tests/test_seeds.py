@@ -3,9 +3,8 @@ plugin, and the same seed gives the same metrics again (read back from MLflow)."
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
