@@ -14,6 +14,7 @@ import shlex
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 # INFO lines of MLflow that say nothing about the run: creating and migrating the SQLite
 # database, validating the logged model's input example.
@@ -96,3 +97,16 @@ def sweep_banner(parent_run_id: str, experiment: str, uri: str, finished: bool) 
     if finished:
         lines.append(f"  look at it: {ui_command(uri)}")
     return "\n".join(lines)
+
+
+def summary_of(tracker: Any, experiment: str, metrics: Mapping[str, float], show_ui: bool) -> str:
+    """:func:`run_summary` of a finished run, its artifact location asked of the store."""
+    artifacts: str | None = None
+    if tracker.client is not None and not tracker.offline:
+        try:
+            artifacts = str(tracker.client.get_run(tracker.run_id).info.artifact_uri)
+        except Exception:  # the summary never fails a finished run
+            artifacts = None
+    elif tracker.journal is not None:
+        artifacts = f"{tracker.journal.path} (journal; upload with sparseland-sync)"
+    return run_summary(metrics, tracker.run_id, experiment, tracker.uri, artifacts, show_ui)

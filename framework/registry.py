@@ -83,7 +83,8 @@ def register(kind: str, name: str, config: type, override: bool = False) -> Call
             )
         dist, version = _STATE.current_distribution
         table[name] = Entry(kind, name, cls, config, cls.__module__, dist, version)  # type: ignore[arg-type]
-        node = OmegaConf.merge(OmegaConf.structured(config), {"name": name, **_run_seed(config)})
+        defaults: dict[str, Any] = {"name": name, **_run_seed(config)}
+        node = OmegaConf.merge(OmegaConf.structured(config), defaults)
         ConfigStore.instance().store(group=kind, name=name, node=node, provider="sparseland")
         return cls
 
