@@ -66,7 +66,8 @@ def code_version(plugins: Iterable[tuple[str, str]]) -> CodeVersion:
 
 @functools.cache
 def sparseland_identity() -> str:
-    """``<version> git <commit> [+ uncommitted <hash>]``, or ``<version> source <hash>``.
+    """``<version> git <commit> [+ uncommitted <hash>]``, or ``<version> source <hash>``; the
+    uncommitted changes are those to tracked files of the package, its plugins and configs.
 
     Cached: a process runs the code it imported, whatever happens to the files later."""
     try:
@@ -77,9 +78,20 @@ def sparseland_identity() -> str:
     commit = _git(root, "rev-parse", "HEAD")
     if commit is None:
         return f"{version} source {source_hash('sparseland')}"
-    diff = _git(root, "diff", "HEAD", "--no-ext-diff", "--binary") or ""
+    diff = _git(root, "diff", "HEAD", "--no-ext-diff", "--binary", "--", *_source_dirs()) or ""
     dirty = f" + uncommitted {hashlib.sha256(diff.encode()).hexdigest()[:16]}" if diff else ""
     return f"{version} git {commit}{dirty}"
+
+
+def _source_dirs() -> list[str]:
+    """Where Sparseland's code and configs live (edits to docs or tests change no result)."""
+    framework = Path(__file__).resolve().parents[1]
+    plugins = importlib.util.find_spec("sparseland.plugins")
+    found = [framework, (framework / "conf").resolve()]
+    found += (
+        [Path(p).resolve() for p in (plugins.submodule_search_locations or [])] if plugins else []
+    )
+    return sorted({str(p) for p in found})
 
 
 def _git(root: Path, *args: str) -> str | None:
