@@ -9,6 +9,7 @@ sweep after the plugin's source was edited runs again and says why.
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import os
 import re
 from pathlib import Path
@@ -127,3 +128,28 @@ def test_sweep_reuses_unchanged_jobs_and_reruns_edited_code(tmp_path: Path) -> N
     assert "reusing" not in console
     for run in ran.values():
         assert f"code changed since run {run.info.run_id}: {PACKAGE}.pursuit" in console
+
+
+def test_changes_name_the_module_first_and_an_unrecorded_version() -> None:
+    from sparseland.tracking.code_version import CodeVersion
+
+    old = CodeVersion({"sparseland": "1 git a", "package p": "1 x", "module p.m": "h1"})
+    new = CodeVersion({"sparseland": "1 git b", "package p": "1 y", "module p.m": "h2"})
+    assert new.digest != old.digest
+    assert new.changes_since(old.tags()) == ["p.m", "p", "sparseland"]
+    assert new.changes_since(new.tags()) == []
+    assert new.changes_since({}) == ["its code version was not recorded"]
+
+
+def test_code_version_covers_every_plugin_the_job_uses() -> None:
+    from sparseland.tracking.code_version import code_version
+
+    code = code_version([("pursuit", "fista"), ("dataset", "patches")])
+    assert set(code.components) == {
+        "sparseland",
+        "package sparseland.plugins",
+        "module sparseland.plugins.pursuit.fista",
+        "module sparseland.plugins.datasets.patches",
+    }
+    version = importlib.metadata.version("sparseland")
+    assert code.components["package sparseland.plugins"].startswith(version + " ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -127,3 +128,12 @@ def test_seed_reaches_every_dataset_and_repeats(tmp_path: Path) -> None:
         # the same seed draws the same data and the same run: identical metrics
         for m in tests:
             assert rerun[m] == pytest.approx(zero[m], rel=1e-6, abs=1e-9), (name, m)
+
+
+def test_every_seed_field_follows_the_run_seed_unless_pinned(make_config: Any) -> None:
+    cfg = make_config("seed=3", "model=lista", "dataset=synthetic")
+    assert (cfg.dataset.seed, cfg.model.seed) == (3, 3)
+    pinned = make_config("seed=3", "model=lista", "dataset=synthetic", "dataset.seed=7")
+    assert (pinned.dataset.seed, pinned.model.seed) == (7, 3)
+    # outside the app, the Python API keeps the config's own default
+    assert registry.make_config("dataset", "digits").seed == 0
