@@ -98,8 +98,10 @@ def job(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from sparseland.console import quiet
     from sparseland.runner import run
 
+    quiet()  # again: Hydra has just configured logging for the job
     in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = run(cfg)
@@ -120,6 +122,9 @@ def job(cfg: DictConfig) -> float | None:
 def main() -> None:
     import hydra
 
+    from sparseland.console import quiet
+
+    quiet()
     try:
         prepare()
         preflight(sys.argv[1:])

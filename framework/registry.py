@@ -116,11 +116,19 @@ def register(kind: str, name: str, config: type, override: bool = False) -> Call
         entry = Entry(kind, name, cls, config, cls.__module__, dist, version)
         _claim(entry, override)
         _STATE.entries[kind][name] = entry
-        node = OmegaConf.merge(OmegaConf.structured(config), {"name": name})
+        defaults: dict[str, Any] = {"name": name, **_run_seed(config)}
+        node = OmegaConf.merge(OmegaConf.structured(config), defaults)
         ConfigStore.instance().store(group=kind, name=name, node=node, provider="sparseland")
         return cls
 
     return decorator
+
+
+def _run_seed(config: type) -> dict[str, str]:
+    """A config with a ``seed`` field takes the run's ``seed`` unless it is set explicitly
+    (``dataset.seed=3``, a preset): ``seed=0,1,2`` then varies every draw of the run."""
+    fields = {f.name for f in dataclasses.fields(config)}
+    return {"seed": "${seed}"} if "seed" in fields else {}
 
 
 class KindDecorator(Protocol):

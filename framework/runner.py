@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from sparseland import convergence, distributed, registry
+from sparseland import console, convergence, distributed, registry
 from sparseland.checkpoint_record import DescribeCheckpoint, describe_run
 from sparseland.errors import SparselandError, TrackingUnavailableError
 from sparseland.guards import DivergenceGuard
@@ -29,11 +29,13 @@ from sparseland.metrics import RUN_METRICS, declaration_tags
 from sparseland.spec import RunSpec, validate
 from sparseland.tracking import Tracker, flatten_config, open_store, resolve_tracking_uri
 from sparseland.tracking.checkpoints import UploadingCheckpoint, is_run_id, restore_run
+from sparseland.tracking.code_version import code_version
 from sparseland.tracking.fingerprint import TAG as HASH_TAG
-from sparseland.tracking.fingerprint import config_hash, find_finished
+from sparseland.tracking.fingerprint import config_hash
 from sparseland.tracking.journal import Journal
 from sparseland.tracking.lightning_logger import TrackerLogger
 from sparseland.tracking.model_logging import log_run_model
+from sparseland.tracking.reuse import reuse_finished
 from sparseland.tracking.sweep import parent_file
 
 log = logging.getLogger("sparseland")
@@ -80,15 +82,16 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
         if not cfg.logger.offline:
             raise
         client, experiment_id = None, ""
+    code = code_version((g, c.name) for g, c in spec.configs.items())
     if client is not None and job.in_sweep and resume_dir is None and not cfg.get("force", False):
-        done = find_finished(client, experiment_id, digest)
-        if done is not None:
-            log.info(
-                "skipped: the same config already finished in run %s (force=true reruns it)",
-                done.info.run_id,
-            )
-            return {k: v for k, v in done.data.metrics.items() if k.startswith("test/")}
+        params = flatten_config(cfg)
+        reused = reuse_finished(
+            client, experiment_id, digest, code, params, job.run_name, job.parent_run_id
+        )
+        if reused is not None:
+            return reused
     tracker = _open_run(client, experiment_id, cfg, job, resume_dir, digest, uri)
+    tracker.set_tags(code.tags())
     log.info("run %s in %s", tracker.run_id, job.run_dir)
     try:
         metrics = _train_and_evaluate(cfg, built, job.run_dir, tracker)
@@ -98,6 +101,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
         tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     tracker.end("FINISHED")
+    if metrics:  # the process that evaluated (rank 0)
+        print(console.summary_of(tracker, cfg.logger.experiment, metrics, not job.in_sweep))
     return metrics
 
 

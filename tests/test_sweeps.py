@@ -39,7 +39,11 @@ def children(outputs: Path) -> tuple[list, list]:
     experiment = client.get_experiment_by_name("par")
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get("sparseland.kind") == "sweep"]
-    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    kids = [
+        r
+        for r in runs
+        if "mlflow.parentRunId" in r.data.tags and r.data.tags.get("sparseland.kind") != "reused"
+    ]
     return parents, kids
 
 
@@ -53,10 +57,18 @@ def test_parallel_sweep_skip_finished_and_rerun_missing(outputs: Path, tmp_path:
     assert all(k.info.status == "FINISHED" for k in kids)
     assert len({(k.data.params["pursuit.lam"], k.data.params["seed"]) for k in kids}) == 6
 
-    # Re-running the finished sweep runs nothing new.
+    # Re-running the finished sweep runs nothing new; its parent lists every job as reused.
     sweep(outputs, tmp_path)
-    _, kids_again = children(outputs)
+    parents, kids_again = children(outputs)
     assert len(kids_again) == 6
+    (second,) = [p for p in parents if p.info.run_id != kids[0].data.tags["mlflow.parentRunId"]]
+    client = store(outputs)
+    listed = client.search_runs(
+        [second.info.experiment_id], f"tags.`mlflow.parentRunId` = '{second.info.run_id}'"
+    )
+    assert sorted(r.data.tags["sparseland.reused_from"] for r in listed) == sorted(
+        k.info.run_id for k in kids
+    )
 
     # With one job's result deleted, only that job runs again.
     victim = kids[0]

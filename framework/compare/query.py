@@ -12,8 +12,10 @@ from sparseland.errors import SparselandError
 
 PARENT_TAG = "mlflow.parentRunId"
 KIND_TAG = "sparseland.kind"
-# Runs that hold no result of their own: sweep parents and earlier comparisons.
-BOOKKEEPING_KINDS = ("sweep", "compare")
+# Runs that hold no result of their own: sweep parents, earlier comparisons, and a sweep's
+# record of a job it reused (listed under its sweep's parent; the experiment has the original).
+BOOKKEEPING_KINDS = ("sweep", "compare", "reused")
+REUSED_FROM_TAG = "sparseland.reused_from"
 
 
 class CompareError(SparselandError):
@@ -31,6 +33,11 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     start_time: int = 0
+
+    @property
+    def reused_from(self) -> str | None:
+        """The run whose result this sweep job reused (same config and code), if any."""
+        return self.tags.get(REUSED_FROM_TAG)
 
     @classmethod
     def from_run(cls, run: Run) -> RunRecord:

@@ -165,6 +165,11 @@ class Group:
         return statistics.stdev(values) if len(values) > 1 else math.nan
 
     @property
+    def n_reused(self) -> int:
+        """Runs of the group that a sweep reused from an earlier one (same config and code)."""
+        return sum(r.reused_from is not None for r in self.runs)
+
+    @property
     def seeds(self) -> list[str]:
         return sorted({r.params.get(SEED_PARAM, "?") for r in self.runs}, key=sort_key)
 
@@ -291,6 +296,12 @@ def to_markdown(comparison: Comparison, title: str = "") -> str:
     lines += [f"**Warning:** {w}" for w in comparison.warnings]
     if comparison.warnings:
         lines.append("")
+    if any(g.n_reused for g in comparison.groups):
+        lines += [
+            "reused: results of earlier runs with the same config and code, which this sweep "
+            "did not run again (tag sparseland.reused_from names each).",
+            "",
+        ]
     lines.append("| " + " | ".join(head) + " |")
     numeric = len(comparison.group_by) + 1 + len(comparison.metrics)
     lines.append(
@@ -303,7 +314,8 @@ def to_markdown(comparison: Comparison, title: str = "") -> str:
     )
     best = {m: best_group(comparison, m) for m in comparison.metrics}
     for i, g in enumerate(comparison.groups):
-        cells = [*(v or "—" for v in g.key), str(len(g.runs))]
+        reused = f" ({g.n_reused} reused)" if g.n_reused else ""
+        cells = [*(v or "—" for v in g.key), f"{len(g.runs)}{reused}"]
         for m in comparison.metrics:
             cell = format_cell(g.mean(m), g.spread(m))
             cells.append(f"**{cell}**" if best[m] == i else cell)
@@ -319,6 +331,7 @@ def csv_rows(comparison: Comparison) -> list[dict[str, str | float | int]]:
         row: dict[str, str | float | int] = dict(zip(comparison.group_by, g.key))
         row["n_runs"] = len(g.runs)
         row["seeds"] = ";".join(g.seeds)
+        row["reused"] = g.n_reused
         for m in comparison.metrics:
             row[f"{m}:mean"] = g.mean(m)
             row[f"{m}:std"] = g.spread(m)

@@ -6,7 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 # Settings that change where or how a run is recorded, not what it computes.
@@ -23,13 +22,3 @@ def config_hash(cfg: DictConfig) -> str:
         data.get("trainer", {}).pop(key, None)
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def find_finished(client: MlflowClient, experiment_id: str, digest: str) -> Any | None:
-    """A FINISHED, not deleted run of this experiment with the same config hash, if any."""
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{TAG}` = '{digest}' and attributes.status = 'FINISHED'",
-        max_results=1,
-    )
-    return runs[0] if runs else None

@@ -20,6 +20,7 @@ class MlflowSweepCallback(Callback):
     never race to create or migrate the database."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from sparseland.console import sweep_banner
         from sparseland.tracking.run import Tracker
         from sparseland.tracking.store import open_store, resolve_tracking_uri
 
@@ -35,14 +36,18 @@ class MlflowSweepCallback(Callback):
             tags={"sparseland.sweep_dir": str(sweep_dir.resolve()), "sparseland.kind": "sweep"},
         )
         parent_file(sweep_dir).write_text(tracker.run_id)
+        print(sweep_banner(tracker.run_id, config.logger.experiment, uri, finished=False))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from mlflow.tracking import MlflowClient
 
+        from sparseland.console import sweep_banner
         from sparseland.tracking.store import resolve_tracking_uri
 
         path = parent_file(config.hydra.sweep.dir)
         if not path.exists():
             return
         uri = resolve_tracking_uri(config.logger.tracking_uri, config.paths.outputs)
-        MlflowClient(tracking_uri=uri).set_terminated(path.read_text().strip(), "FINISHED")
+        parent = path.read_text().strip()
+        MlflowClient(tracking_uri=uri).set_terminated(parent, "FINISHED")
+        print(sweep_banner(parent, config.logger.experiment, uri, finished=True))
