@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from sparseland import registry
 from sparseland.errors import ConfigError
+from sparseland.problems import Problem
 
 PLUGIN_GROUPS = ("model", "pursuit", "learner", "preprocess", "dataset", "task")
 
@@ -21,6 +22,18 @@ class RunSpec:
 
     def __getitem__(self, group: str) -> Any:
         return self.configs.get(group)
+
+    @property
+    def problem(self) -> Problem | None:
+        """The problem the run's pursuit solves (None without a pursuit)."""
+        pursuit = self.configs.get("pursuit")
+        if pursuit is None:
+            return None
+        from sparseland.interfaces.pursuit import Pursuit
+
+        cls = registry.get("pursuit", pursuit.name).cls
+        assert issubclass(cls, Pursuit)
+        return cls.problem_from(pursuit)
 
 
 def validate(cfg: DictConfig) -> RunSpec:

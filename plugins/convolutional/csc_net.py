@@ -47,8 +47,8 @@ from sparseland.plugins.neural.blocks import (
     input_is_corrupted,
     psnr_db,
     reconstruction_loss,
-    soft_threshold,
 )
+from sparseland.problems import soft_threshold
 
 
 @dataclass

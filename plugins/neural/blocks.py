@@ -143,11 +143,6 @@ def as_rows(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], -1)
 
 
-def soft_threshold(v: torch.Tensor, theta: torch.Tensor | float) -> torch.Tensor:
-    """S_θ(v) = sign(v)·max(|v| − θ, 0), differentiable in v and θ (θ broadcast per unit)."""
-    return torch.sign(v) * torch.relu(v.abs() - theta)
-
-
 def denoising_pair(
     batch: dict[str, torch.Tensor], sigma: float, corrupted: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
