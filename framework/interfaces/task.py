@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 from sparseland.interfaces.dataset import SparselandDataModule
 from sparseland.interfaces.model import SparselandModule
@@ -11,8 +11,13 @@ from sparseland.interfaces.plugin import Plugin
 
 
 class Task(Plugin[Any]):
-    #: Checked before training: a task that needs labels refuses a dataset without them.
-    needs_labels: bool = False
+    """A task states the capabilities (sparseland.interfaces.contracts) it needs of the model
+    and of the datamodule; the run's validation refuses a combination that lacks one."""
+
+    #: Capabilities the model must provide, e.g. ``(Denoiser,)``.
+    needs_model: ClassVar[tuple[type, ...]] = ()
+    #: Capabilities the datamodule must provide, e.g. ``(NoisyImage,)`` or ``(Labelled,)``.
+    needs_data: ClassVar[tuple[type, ...]] = ()
 
     @abstractmethod
     def run(

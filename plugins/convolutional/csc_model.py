@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from sparseland import PluginConfig, register_model
 from sparseland.errors import ConfigError, NonFiniteError, check
-from sparseland.interfaces import ModelContext, Pursuit, SparselandModule
+from sparseland.interfaces import ModelContext, Pursuit, SparselandModule, contracts
 from sparseland.momentum import next_momentum
 from sparseland.plugins.convolutional.conv_dictionary import (
     BOUNDARIES,
@@ -81,6 +81,8 @@ def tikhonov_lowpass(x: torch.Tensor, lam: float, pad: int = 16) -> torch.Tensor
 
 @register_model("csc", config=CSCConfig)
 class CSCModel(SparselandModule):
+    provides = (contracts.Denoiser,)
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         from sparseland import registry

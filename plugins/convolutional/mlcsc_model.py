@@ -28,7 +28,7 @@ from torch import nn
 
 from sparseland import PluginConfig, register_model
 from sparseland.errors import ConfigError, check
-from sparseland.interfaces import ModelContext, SparselandModule
+from sparseland.interfaces import ModelContext, SparselandModule, contracts
 from sparseland.plugins.convolutional.layered import MultiLayerPursuit
 from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
@@ -89,6 +89,11 @@ def as_images(x: torch.Tensor) -> torch.Tensor:
 
 @register_model("mlcsc", config=MLCSCConfig)
 class MLCSCModel(SparselandModule):
+    @classmethod
+    def capabilities(cls, config: Any = None) -> frozenset[type]:
+        supervised = config is None or config.supervised
+        return frozenset({contracts.Classifier}) if supervised else frozenset()
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         from sparseland import registry

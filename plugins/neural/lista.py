@@ -31,7 +31,8 @@ from torch import nn
 
 from sparseland import register_model
 from sparseland.errors import ConfigError, DataNotFoundError, check
-from sparseland.interfaces import ModelContext
+from sparseland.interfaces import ModelContext, contracts
+from sparseland.interfaces.contracts import PatchGeometry
 from sparseland.momentum import momentum_weights
 from sparseland.operators import MatrixOperator
 from sparseland.plugins.models.dictionary_init import INITS
@@ -208,6 +209,7 @@ class UnrolledIsta(nn.Module):
 
 @register_model("lista", config=ListaConfig)
 class Lista(NeuralModule):
+    provides = (contracts.WithDictionary,)
     D: torch.Tensor  # the fixed dictionary (m × k), a buffer
 
     @staticmethod
@@ -240,7 +242,7 @@ class Lista(NeuralModule):
             momentum=config.momentum,
             threshold=config.threshold,
         )
-        shape = tuple(getattr(dm, "patch_shape", None) or ())
+        shape = tuple(dm.patch_shape or ()) if isinstance(dm, PatchGeometry) else ()
         square = len(shape) == 2 and shape[0] == shape[1] and shape[0] * shape[1] == m
         self.square_side = shape[0] if square else 0
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from sparseland import register_model
 from sparseland.errors import check
-from sparseland.interfaces import ModelContext
+from sparseland.interfaces import ModelContext, contracts
 from sparseland.operators import MatrixOperator
 from sparseland.plugins.models.dictionary_init import INITS
 from sparseland.plugins.neural.blocks import NeuralConfig, NeuralModule, as_rows
@@ -86,6 +86,8 @@ class PredictiveEncoder(nn.Module):
 
 @register_model("psd", config=PsdConfig)
 class PredictiveSparseDecomposition(NeuralModule):
+    provides = (contracts.WithDictionary,)
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         check_lasso_pursuit("psd", spec)

@@ -10,6 +10,7 @@ import torch
 
 from sparseland.errors import ConfigError
 from sparseland.interfaces import ModelContext, Pursuit, SparselandDataModule
+from sparseland.interfaces.contracts import PatchGeometry
 from sparseland.plugins.models.dictionary_init import initial_dictionary
 from sparseland.problems import Lasso
 
@@ -40,8 +41,8 @@ def lasso_pursuit(context: ModelContext) -> tuple[Pursuit, Lasso]:
 
 def training_rows(dm: SparselandDataModule, limit: int = 20000) -> torch.Tensor:
     """Up to ``limit`` training signals as rows (n, d), for initialising a dictionary."""
-    splits = getattr(dm, "splits", None)
-    if splits is not None and "train" in splits and hasattr(splits["train"], "x"):
+    splits = dm.splits
+    if "train" in splits and hasattr(splits["train"], "x"):
         x = splits["train"].x[:limit]
     else:
         parts, count = [], 0
@@ -65,7 +66,7 @@ def start_dictionary(kind: str, n_atoms: int, dm: SparselandDataModule, seed: in
 
 def atoms_as_images(D: torch.Tensor, dm: SparselandDataModule) -> torch.Tensor | None:
     """Columns of ``D`` (m × k) as (k, h, w) images when the signals are square patches."""
-    shape = getattr(dm, "patch_shape", None)
+    shape = dm.patch_shape if isinstance(dm, PatchGeometry) else None
     if shape is None:
         side = math.isqrt(D.shape[0])
         if side * side != D.shape[0]:

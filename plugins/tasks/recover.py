@@ -16,6 +16,7 @@ import torch
 from sparseland import PluginConfig, metrics, register_task
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland.interfaces.contracts import GroundTruthDictionary, WithDictionary
 
 
 @dataclass
@@ -36,19 +37,22 @@ def recovery_rate(true: torch.Tensor, learned: torch.Tensor, threshold: float = 
 
 @register_task("recover", config=RecoverConfig)
 class Recover(Task):
+    needs_model = (WithDictionary,)
+    needs_data = (GroundTruthDictionary,)
+
     def run(
         self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
     ) -> dict[str, float]:
-        true = getattr(datamodule, "true_dictionary", None)
-        learned = getattr(model, "D", None)
-        if true is None:
+        if not isinstance(datamodule, GroundTruthDictionary):
             raise ConfigError(
                 "dataset",
                 f"task=recover needs a ground-truth dictionary and "
                 f"'{datamodule.config.name}' has none",
                 "use dataset=synthetic",
             )
-        if not isinstance(learned, torch.Tensor) or learned.shape[0] != true.shape[0]:
+        true = datamodule.true_dictionary
+        learned = model.D if isinstance(model, WithDictionary) else None
+        if learned is None or learned.shape[0] != true.shape[0]:
             raise ConfigError(
                 "model",
                 "task=recover needs a model with a matrix dictionary D "
