@@ -14,6 +14,8 @@ Pursuits declare the problem types they solve (``Pursuit.solves``) and receive o
 
 The problems:
 
+* :class:`LeastSquares`: min_h ½‖x − D h‖², the data fit alone (the problem of a pursuit that
+  does not declare one).
 * :class:`Lasso` ``(lam, positive)``: min_h ½‖x − D h‖² + λ‖h‖₁ (h ≥ 0 if ``positive``). With a
   convolutional operator D h = Σ_i d_i * h_i this is the convolutional basis pursuit (CSC).
 * :class:`L0` ``(k)``: min_h ½‖x − D h‖² subject to ‖h‖₀ ≤ k.
@@ -110,6 +112,19 @@ class Problem(ABC):
     def duality_gap(self, x: Any, op: Any, codes: Any) -> Any:
         """Per-signal duality gap, shape (n,): ≥ 0, and 0 at a solution."""
         raise NotImplementedError(f"the {self.name} problem has no duality gap")
+
+
+@dataclass(frozen=True)
+class LeastSquares(Problem):
+    """min_h ½‖x − D h‖²: the data fit, with no penalty (its prox is the identity)."""
+
+    name: ClassVar[str] = "least_squares"
+
+    def objective(self, x: Any, op: Any, codes: Any) -> Any:
+        return half_squared_residual(x, op, codes)
+
+    def prox(self, v: Any, step: Any = 1.0) -> Any:
+        return v
 
 
 @dataclass(frozen=True)
@@ -293,6 +308,7 @@ __all__ = [
     "L0Penalty",
     "Lasso",
     "LayeredOperator",
+    "LeastSquares",
     "LinearOperator",
     "MultiLayerLasso",
     "Problem",

@@ -50,7 +50,7 @@ from sparseland.backend import BACKENDS, to_backend, to_torch
 from sparseland.errors import ConfigError, NonFiniteError, ShapeError, check
 from sparseland.interfaces.plugin import Plugin
 from sparseland.operators import LinearOperator, MatrixOperator
-from sparseland.problems import Problem
+from sparseland.problems import Lasso, LeastSquares, Problem
 from sparseland.registry import PluginConfig
 
 HALF_PRECISION = (torch.float16, torch.bfloat16)
@@ -147,7 +147,7 @@ class Pursuit(Plugin[PursuitConfig]):
     def __init__(self, config: Any, problem: Problem | None = None) -> None:
         super().__init__(config)
         self.problem: Problem = self.problem_from(config) if problem is None else problem
-        if not isinstance(self.problem, self.solves):
+        if self.solves and not isinstance(self.problem, self.solves):
             names = ", ".join(t.__name__ for t in self.solves) or "none declared"
             raise ConfigError(
                 "pursuit",
@@ -157,8 +157,16 @@ class Pursuit(Plugin[PursuitConfig]):
 
     @classmethod
     def problem_from(cls, config: Any) -> Problem:
-        """The problem that a pursuit with ``config`` solves (built from ``lam``, ``k``...)."""
-        raise NotImplementedError(f"{cls.__name__} does not say which problem it solves")
+        """The problem that a pursuit with ``config`` solves (built from ``lam``, ``k``...).
+
+        Pursuits override it together with ``solves``. This default, for a pursuit that does
+        not: the Lasso when its config has a numeric ``lam`` (and ``positive``), otherwise the
+        data fit alone (LeastSquares)."""
+        fields = vars(config)
+        lam = fields.get("lam")
+        if isinstance(lam, (int, float)) and not isinstance(lam, bool):
+            return Lasso(float(lam), bool(fields.get("positive", False)))
+        return LeastSquares()
 
     def with_problem(self, problem: Problem) -> Pursuit:
         """The same solver (same config) for another ``problem``, e.g. another λ."""
