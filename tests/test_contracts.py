@@ -60,6 +60,13 @@ def test_protocols_recognise_instances() -> None:
     assert not isinstance(object(), contracts.NoisyImage)
 
 
+def test_problem_overrides_are_refused_with_the_pursuit_spelling() -> None:
+    from sparseland.app import preflight
+
+    with pytest.raises(ConfigError, match=r"problem\.lam: .*write pursuit\.lam="):
+        preflight(["problem.lam=0.2"])
+
+
 def test_pursuits_expose_the_problem_built_from_their_config() -> None:
     assert build("pursuit", "fista", lam=0.2, positive=True).problem == Lasso(0.2, True)
     assert build("pursuit", "omp", k=3).problem == L0(3)
