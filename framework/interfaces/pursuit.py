@@ -23,8 +23,9 @@ Shared parameter names have one meaning in every pursuit:
 * ``lam``: the weight λ of the penalty (the Lasso's ℓ1 weight, or a threshold);
 * ``k``: the largest number of non-zero coefficients per signal;
 * ``eps``: a bound on the residual *norm* ‖x − D h‖₂ (not its square);
-* ``max_iter``: the most outer iterations of the algorithm, each a pass that updates every
-  code (a gradient step, an ADMM round, a sweep of coordinate updates, a homotopy step);
+* ``max_iter``: the most iterations of the algorithm's main loop, each one update of every
+  signal's code: a proximal-gradient step (ista, fista), an ADMM round (admm, csc_admm), one
+  greedy coordinate update (cod), one homotopy step per pass (active_set);
 * ``tol``: the stopping tolerance on the pursuit's own convergence measure, stated in its
   config (a relative change of the codes, or a relative duality gap).
 
