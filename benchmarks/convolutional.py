@@ -91,9 +91,9 @@ def bench_csc(lam: float = 0.05, target: float = 1e-4, max_iter: int = 150) -> d
     sporco.fft.pyfftw_threads = torch.get_num_threads()  # the same thread count for everyone
 
     from sparseland import build
-    from sparseland.lasso import lasso_objective
     from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
     from sparseland.plugins.convolutional.csc_admm import CscAdmmConfig, csc_admm
+    from sparseland.problems import Lasso
 
     high = camera_highpass()
     d = util.convdicts()["G:8x8x32"]  # 32 learned 8×8 filters shipped with sporco
@@ -101,9 +101,11 @@ def bench_csc(lam: float = 0.05, target: float = 1e-4, max_iter: int = 150) -> d
     op64 = ConvDictionary(filters, "circular")
     s64 = torch.from_numpy(high)[None, None]
 
+    problem = Lasso(lam)  # every solver is scored by the problem's own objective
+
     def objective(codes: Any) -> float:
         z = torch.as_tensor(codes).to(torch.float64)
-        return float(lasso_objective(s64, op64, z, lam)[0])
+        return float(problem.objective(s64, op64, z)[0])
 
     def traced(run: Callable[[Callable[..., None]], None]) -> list[tuple[float, float]]:
         """Run a solver whose callback sees each iterate; objective time is not counted."""
@@ -151,7 +153,7 @@ def bench_csc(lam: float = 0.05, target: float = 1e-4, max_iter: int = 150) -> d
         def admm_run(
             rec: Callable[..., None], op: Any = op, s: Any = s, config: Any = config
         ) -> None:
-            csc_admm(s, op, config, callback=lambda it, y: rec(y))
+            csc_admm(s, op, config, problem, callback=lambda it, y: rec(y))
 
         results[name] = traced(admm_run)
     # the existing generic FISTA plugin on the same operator (float32)
@@ -166,7 +168,7 @@ def bench_csc(lam: float = 0.05, target: float = 1e-4, max_iter: int = 150) -> d
     results["sparseland fista (float32)"] = trace
     # reference optimum: a long float64 ADMM run, certified by its duality gap
     ref_config = CscAdmmConfig(lam=lam, max_iter=800, tol=1e-9)
-    ref, info = csc_admm(s64, op64, ref_config)
+    ref, info = csc_admm(s64, op64, ref_config, problem)
     f_ref = objective(ref)
     f_star = min([f_ref] + [f for tr in results.values() for _, f in tr])
     rows: list[dict[str, Any]] = []

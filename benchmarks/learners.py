@@ -26,6 +26,7 @@ from learners_report import write_markdown
 
 from sparseland import build, registry
 from sparseland.interfaces import ModelContext
+from sparseland.operators import MatrixOperator
 
 JSON = harness.json_path("learners")
 
@@ -57,7 +58,7 @@ def learn(
         total = None
         for xb in X[order].split(batch or X.shape[0]):
             stats = learner.statistics(xb, pursuit(xb, D), D)
-            if getattr(learner, "accumulate_epoch", False):
+            if learner.accumulate_epoch:
                 total = learner.merge_statistics(total, stats)
             else:
                 learner.update(D, state, stats)
@@ -67,7 +68,6 @@ def learn(
 
 
 def recovery(only: tuple[str, ...] = (), seeds: int = 10) -> None:
-    from sparseland.plugins.models.batch_omp import batch_omp
     from sparseland.plugins.tasks.recover import recovery_rate
 
     variants: dict[str, tuple[str, dict[str, Any], int, int | None]] = {
@@ -83,8 +83,7 @@ def recovery(only: tuple[str, ...] = (), seeds: int = 10) -> None:
         "mod (80 it., OMP k=3)": ("mod", {}, 80, None),
     }
 
-    def omp(x: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
-        return batch_omp(x, D, n_nonzero=3)
+    omp = build("pursuit", "omp", k=3)
 
     previous = json.loads(JSON.read_text()).get("recovery", {}) if JSON.exists() else {}
     out: dict[str, Any] = dict(previous)
@@ -175,6 +174,7 @@ STREAM_CHILD = """
 import resource, sys, time, torch, lightning as L
 from sparseland import build, registry
 from sparseland.interfaces import ModelContext
+from sparseland.operators import MatrixOperator
 n = int(sys.argv[1])
 pre = build("preprocess", "dc")
 dm = registry.get("dataset", "streaming_patches").cls(
@@ -244,10 +244,11 @@ def speed(n_train: int = 100_000, n_test: int = 2000, budget_s: float = 90.0) ->
     exact = build("pursuit", "admm", lam=lam, max_iter=1000, tol=1e-7, compute_gap=False)
 
     def heldout(D: np.ndarray | torch.Tensor) -> float:
+        """Every learner is scored by the held-out objective of the pursuit's problem."""
         Dt = torch.as_tensor(np.asarray(D), dtype=torch.float64)
         Dt = Dt / Dt.norm(dim=0).clamp_min(1e-12)
         H = exact(T, Dt)
-        return float((0.5 * (T - H @ Dt.T).pow(2).sum(1) + lam * H.abs().sum(1)).mean())
+        return float(exact.problem.objective(T, MatrixOperator(Dt), H).mean())
 
     out: dict[str, Any] = {"initial": heldout(D0), "n_train": int(X.shape[0])}
     points = [budget_s / 8, budget_s / 4, budget_s / 2, budget_s]

@@ -22,7 +22,7 @@ def write_markdown(data: dict[str, Any]) -> None:
             "",
             "20×50 Gaussian dictionary, 1500 signals, 3 atoms each, 20 dB SNR (dataset "
             "`synthetic` defaults), init from 50 training signals, OMP k = 3 "
-            "(plugins/models/batch_omp.py: the `omp` plugin's codes, faster here), the "
+            "(the `omp` pursuit), the "
             "model's loop without Lightning (pursuit → statistics, merged over the epoch for "
             "batch learners → update). An atom counts as found when 1 − |dᵀd̂| < 0.01. "
             "Seeds 0–9 (data and initialisation); fewer where the table says so.",

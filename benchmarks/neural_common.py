@@ -11,6 +11,8 @@ import lightning as L
 import torch
 
 from sparseland import build
+from sparseland.operators import MatrixOperator
+from sparseland.problems import Lasso
 from sparseland.registry import get, make_config
 
 RESULTS = Path(__file__).parent / "results"
@@ -67,7 +69,8 @@ def patches(batch_size: int = 256) -> Any:
 
 
 def objective(x: torch.Tensor, z: torch.Tensor, D: torch.Tensor) -> float:
-    return float((0.5 * (x - z @ D.T).pow(2).sum(1) + LAM * z.abs().sum(1)).mean())
+    """The mean Lasso objective (λ = LAM): every encoder and pursuit is scored by it."""
+    return float(Lasso(LAM).objective(x, MatrixOperator(D), z).mean())
 
 
 def pursuit_objective(name: str, iters: int, x: torch.Tensor, D: torch.Tensor) -> float:

@@ -13,7 +13,8 @@ from neural_common import LAM, objective, patches, pursuit_objective, trainer
 
 from sparseland import build
 from sparseland.interfaces import ModelContext
-from sparseland.operators import dct_dictionary
+from sparseland.operators import MatrixOperator, dct_dictionary
+from sparseland.problems import Lasso
 from sparseland.registry import get, make_config
 
 # LISTA variants (model.lista options): Gregor and LeCun's network, and LISTA-CP with learned
@@ -130,11 +131,13 @@ def bench_lista_bound() -> dict[str, Any]:
     x = patches().splits["test"].x.double()
     D = dct_dictionary(8, 128).double()
 
+    problem, op = Lasso(LAM), MatrixOperator(D)
+
     def gaps(z: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (x - z @ D.T).pow(2).sum(1) + LAM * z.abs().sum(1) - best
+        return problem.objective(x, op, z) - best
 
     optimum = build("pursuit", "fista", lam=LAM, max_iter=5000, tol=0.0, compute_gap=False)(x, D)
-    best = 0.5 * (x - optimum @ D.T).pow(2).sum(1) + LAM * optimum.abs().sum(1)
+    best = problem.objective(x, op, optimum)
     fista = build("pursuit", "fista", lam=LAM, max_iter=100, tol=0.0, compute_gap=False)
     top = x.norm(dim=1).argsort()[-len(x) // 5 :]  # the 20 % of patches of largest norm
     rows = {"fista_100": gaps(fista(x, D))}

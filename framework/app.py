@@ -54,6 +54,14 @@ def preflight(overrides: list[str]) -> None:
     parser = OverridesParser.create()
     parsed = []
     for text in (o for o in overrides if "=" in o and not o.startswith("-")):
+        key = text.split("=")[0].lstrip("+~")
+        if key.split(".")[0] == "problem":  # λ, k and ε are set on the pursuit (one spelling)
+            field = key.partition(".")[2] or "lam"
+            raise ConfigError(
+                key,
+                "the problem is built from the pursuit's config; there is no problem group",
+                f"write pursuit.{field}=... (e.g. pursuit.lam=0.2, pursuit.k=8, pursuit.eps=0.1)",
+            )
         try:
             parsed.extend(parser.parse_overrides([text]))
         except HydraException as exc:

@@ -2,7 +2,9 @@
 
 Lightning counts training steps by optimizer steps; wrapping the learner this way makes
 ``global_step``, step-based checkpoints and logging behave as for any other model, while the
-update itself is the learner's closed-form one (no gradient, no learning rate).
+update itself is the learner's closed-form one (no gradient, no learning rate). The model
+hands the (all-reduced) statistics of the step to ``step`` through its closure:
+``optimizer.step(closure=lambda: statistics)``.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ class LearnerOptimizer(torch.optim.Optimizer):
         super().__init__([dictionary], defaults={})
         self.learner = learner
         self._state = state
-        self.statistics: dict[str, torch.Tensor] | None = None
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        loss = closure() if closure is not None else None
-        if self.statistics is None:
-            raise RuntimeError("LearnerOptimizer.step() before its statistics were set")
+        """One learner update with the statistics that ``closure()`` returns."""
+        statistics = closure() if closure is not None else None
+        if not isinstance(statistics, dict):
+            raise RuntimeError(
+                "LearnerOptimizer.step() needs the step's statistics: "
+                "call optimizer.step(closure=lambda: statistics)"
+            )
         dictionary = self.param_groups[0]["params"][0]
-        self.learner.update(dictionary.data, self._state(), self.statistics)
-        self.statistics = None
-        return loss
+        self.learner.update(dictionary.data, self._state(), statistics)
+        return None

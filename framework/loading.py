@@ -146,7 +146,7 @@ class LoadedModel:
 
     def _row_preprocessor(self) -> Preprocessor | None:
         pre = self.preprocessor
-        if pre is None or getattr(pre, "corrupts", False):  # corruption is for training only
+        if pre is None or pre.corrupts:  # corruption is for training only
             return None
         return pre if self.data.get("signal_kind", "vector") == "vector" else None
 

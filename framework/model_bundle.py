@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sparseland import registry
 from sparseland.interfaces import SparselandDataModule, SparselandModule
+from sparseland.interfaces.contracts import Classifier, Denoiser, NoisyImage, PatchGeometry
 
 STATE = "state.safetensors"
 PREPROCESSOR = "preprocessor.safetensors"
@@ -36,9 +37,9 @@ def methods_of(module: SparselandModule) -> list[str]:
         found.append("encode")
     if type(module).decode is not SparselandModule.decode:
         found.append("decode")
-    if callable(getattr(module, "denoise_image", None)):
+    if isinstance(module, Denoiser):
         found.append("denoise")
-    if callable(getattr(module, "classify", None)):
+    if isinstance(module, Classifier):
         found.append("predict")
     return found
 
@@ -49,15 +50,15 @@ def describe_data(datamodule: SparselandDataModule) -> dict[str, Any]:
     if not sample:
         batch = next(iter(datamodule.train_dataloader()))
         sample = list(batch["x"].shape[1:])
-    patch = getattr(datamodule, "patch_shape", None)
-    sigma = getattr(datamodule, "sigma", None)
+    patch = datamodule.patch_shape if isinstance(datamodule, PatchGeometry) else None
+    sigma = datamodule.sigma if isinstance(datamodule, NoisyImage) else None
     return {
         "signal_shape": [int(s) for s in datamodule.signal_shape or ()],
         "sample_shape": [int(s) for s in sample],
         "patch_shape": None if patch is None else [int(s) for s in patch],
-        "n_classes": int(getattr(datamodule, "n_classes", 0) or 0),
-        "has_labels": bool(getattr(datamodule, "has_labels", False)),
-        "signal_kind": str(getattr(datamodule, "signal_kind", "vector")),
+        "n_classes": int(datamodule.n_classes or 0),
+        "has_labels": bool(datamodule.has_labels),
+        "signal_kind": str(datamodule.signal_kind),
         "sigma": None if sigma is None else float(sigma),
     }
 

@@ -70,7 +70,8 @@ def test_classify_hook_is_scored_directly() -> None:
 def test_classify_refuses_a_dataset_without_labels(make_config: Any) -> None:
     from sparseland.spec import validate
 
-    with pytest.raises(ConfigError, match="needs labels"):
+    # the refusal names the missing capability and the datasets that provide it
+    with pytest.raises(ConfigError, match=r"needs Labelled .*dataset 'patches'.*digits, mnist"):
         validate(make_config("task=classify", "model=psd"))
 
 

@@ -11,8 +11,8 @@ import torch
 
 from sparseland import build
 from sparseland.errors import ConfigError
-from sparseland.lasso import lasso_duality_gap, lasso_objective
 from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
+from sparseland.problems import Lasso
 
 LAM = 0.1
 
@@ -59,8 +59,8 @@ def test_matches_sporco_convbpdn_objective() -> None:
     z_ref = solver.solve().squeeze()  # (H, W, K)
     assert solver.getitstat().PrimalRsdl[-1] < 1e-8
     op, x = _op(d[:, :, None]), _image(s[:, :, None])
-    ref = float(lasso_objective(x, op, torch.from_numpy(z_ref.transpose(2, 0, 1))[None], LAM)[0])
-    ours = float(lasso_objective(x, op, _admm(x, op), LAM)[0])
+    ref = float(Lasso(LAM).objective(x, op, torch.from_numpy(z_ref.transpose(2, 0, 1))[None])[0])
+    ours = float(Lasso(LAM).objective(x, op, _admm(x, op))[0])
     assert abs(ours - ref) <= 1e-5 * ref
 
 
@@ -70,15 +70,15 @@ def test_matches_long_fista_run_and_optimality(channels: int) -> None:
     op, x = _op(d), _image(s)
     z = _admm(x, op)
     fista = build("pursuit", "fista", lam=LAM, max_iter=4000, tol=1e-12)(x, op)
-    f_admm = float(lasso_objective(x, op, z, LAM)[0])
-    f_fista = float(lasso_objective(x, op, fista, LAM)[0])
+    f_admm = float(Lasso(LAM).objective(x, op, z)[0])
+    f_fista = float(Lasso(LAM).objective(x, op, fista)[0])
     assert abs(f_admm - f_fista) <= 1e-6 * f_fista
     # optimality (subgradient) conditions: Dᵀ(s − Dz) = λ sign(z) on the support, |·| ≤ λ off it
     correlation = op.adjoint(x - op.forward(z))
     support = z != 0
     assert float((correlation[support] - LAM * z[support].sign()).abs().max()) < 1e-5
     assert float(correlation[~support].abs().max()) <= LAM * (1 + 1e-5)
-    assert float(lasso_duality_gap(x, op, z, LAM)[0]) < 1e-6 * f_admm
+    assert float(Lasso(LAM).duality_gap(x, op, z)[0]) < 1e-6 * f_admm
 
 
 def test_non_negative_codes() -> None:
@@ -87,8 +87,8 @@ def test_non_negative_codes() -> None:
     z = _admm(x, op, positive=True)
     assert float(z.min()) >= 0.0
     ref = build("pursuit", "fista", lam=LAM, max_iter=4000, tol=1e-12, positive=True)(x, op)
-    f_ref = float(lasso_objective(x, op, ref, LAM)[0])
-    assert abs(float(lasso_objective(x, op, z, LAM)[0]) - f_ref) <= 1e-6 * f_ref
+    f_ref = float(Lasso(LAM).objective(x, op, ref)[0])
+    assert abs(float(Lasso(LAM).objective(x, op, z)[0]) - f_ref) <= 1e-6 * f_ref
 
 
 def test_batch_of_images_each_solved() -> None:
@@ -153,8 +153,8 @@ def test_rho_options_change_the_path_not_the_solution(params: dict[str, Any]) ->
     d, s = _problem()
     op, x = _op(d), _image(s)
     positive = {"positive": True} if params.get("positive") else {}
-    f_default = float(lasso_objective(x, op, _admm(x, op, **positive), LAM)[0])
-    f_ratio = float(lasso_objective(x, op, _admm(x, op, **params), LAM)[0])
+    f_default = float(Lasso(LAM).objective(x, op, _admm(x, op, **positive))[0])
+    f_ratio = float(Lasso(LAM).objective(x, op, _admm(x, op, **params))[0])
     assert abs(f_ratio - f_default) <= 1e-6 * f_default
     with pytest.raises(ConfigError, match="residual_ratio"):
         build("pursuit", "csc_admm", lam=LAM, residual_ratio=0.0)

@@ -10,8 +10,8 @@ import torch
 
 from sparseland import build
 from sparseland.errors import ShapeError
-from sparseland.lasso import lasso_duality_gap, lasso_objective
 from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
+from sparseland.problems import Lasso
 
 
 @pytest.fixture(autouse=True)
@@ -107,10 +107,10 @@ def test_existing_pursuits_run_unchanged_on_the_operator(name: str) -> None:
     for n_iter in (5, 20, 80):
         pursuit = build("pursuit", name, lam=lam, max_iter=n_iter, tol=0.0)
         codes = pursuit(x, op)
-        values.append(float(lasso_objective(x, op, codes, lam).sum()))
+        values.append(float(Lasso(lam).objective(x, op, codes).sum()))
     assert values[0] > values[1] > values[2]
     pursuit = build("pursuit", name, lam=lam, max_iter=1000, tol=1e-10)
     codes = pursuit(x, op)
-    gap = lasso_duality_gap(x, op, codes, lam)
-    objective = lasso_objective(x, op, codes, lam)
+    gap = Lasso(lam).duality_gap(x, op, codes)
+    objective = Lasso(lam).objective(x, op, codes)
     assert float((gap / objective).max()) < {"ista": 1e-2, "fista": 1e-4}[name]

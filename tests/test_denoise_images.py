@@ -70,7 +70,7 @@ def test_ksvd_denoising_run_end_to_end(make_config, outputs: Path, tmp_path: Pat
     from conftest import store
 
     sigma = 25.0
-    eps = (1.15 * sigma / 255) ** 2 * 64  # the omp pursuit bounds ‖x − Dh‖²
+    eps = 1.15 * sigma / 255 * 8  # the omp pursuit bounds ‖x − Dh‖₂ (8×8 patches)
     cfg = make_config(
         "dataset=images",
         f"dataset.image={crop_file(tmp_path)}",

@@ -16,8 +16,15 @@ from sparseland.plugins.dictionary.atom_updates import (
 )
 from sparseland.plugins.dictionary.ksvd import ksvd_sweep
 from sparseland.plugins.dictionary.mod import mod_step
-from sparseland.plugins.models.batch_omp import batch_omp
 from sparseland.plugins.tasks.recover import recovery_rate
+
+
+def omp(
+    x: torch.Tensor, D: torch.Tensor, n_nonzero: int | None = None, eps: float | None = None
+) -> torch.Tensor:
+    """Codes by the ``omp`` pursuit: at most ``n_nonzero`` atoms, or until ‖x − D h‖₂ ≤ ``eps``."""
+    codes: torch.Tensor = build("pursuit", "omp", k=n_nonzero, eps=eps)(x, D)
+    return codes
 
 
 def problem(seed: int, m: int = 10, k: int = 15, n: int = 400, s: int = 2):
@@ -40,7 +47,7 @@ def perturbed(D0: torch.Tensor, g: torch.Generator, scale: float = 0.3) -> torch
 def test_bcd_column_step_never_increases_the_objective(seed: int) -> None:
     D0, _, X, g = problem(seed)
     D = perturbed(D0, g, 1.0)
-    H = batch_omp(X + 0.05 * torch.randn(X.shape, generator=g, dtype=X.dtype), D, n_nonzero=3)
+    H = omp(X + 0.05 * torch.randn(X.shape, generator=g, dtype=X.dtype), D, n_nonzero=3)
     A, B = H.T @ H, X.T @ H
     before = fit_error(X, D, H)
     for _ in range(4):
@@ -54,7 +61,7 @@ def test_bcd_column_step_never_increases_the_objective(seed: int) -> None:
 def test_bcd_column_update_is_the_exact_minimiser_on_the_sphere() -> None:
     D0, _, X, g = problem(3)
     D = perturbed(D0, g, 1.0)
-    H = batch_omp(X, D, n_nonzero=3)
+    H = omp(X, D, n_nonzero=3)
     A, B = H.T @ H, X.T @ H
     j = int(torch.diagonal(A).argmax())
     single = D.clone()
@@ -73,7 +80,7 @@ def test_bcd_column_update_is_the_exact_minimiser_on_the_sphere() -> None:
 def test_mod_step_is_least_squares_and_normalised_step_does_not_increase_the_fit() -> None:
     D0, _, X, g = problem(4)
     D = perturbed(D0, g, 1.0)
-    H = batch_omp(X, D, n_nonzero=3)
+    H = omp(X, D, n_nonzero=3)
     unnormalised = mod_step(H.T @ H, X.T @ H, ridge=0.0)
     reference = np.linalg.lstsq(H.numpy(), X.numpy(), rcond=None)[0].T  # min ‖X − H Dᵀ‖
     np.testing.assert_allclose(unnormalised.numpy(), reference, atol=1e-6)
@@ -89,7 +96,7 @@ def test_mod_step_is_least_squares_and_normalised_step_does_not_increase_the_fit
 def test_ksvd_sweep_never_increases_the_error_and_converges_to_the_svd_update() -> None:
     D0, _, X, g = problem(5)
     D = perturbed(D0, g, 1.0)
-    H = batch_omp(X, D, n_nonzero=3)
+    H = omp(X, D, n_nonzero=3)
     support = H != 0
     before = fit_error(X, D, H)
     R = ksvd_sweep(D, X, H, power_iterations=1)
@@ -136,7 +143,7 @@ def test_unused_atom_is_replaced_by_a_badly_coded_signal() -> None:
     D = D0.clone()
     D[:, 3] = -D[:, 2]  # a duplicate nobody will use
     D[:, 4] = D0[:, 4]
-    H = batch_omp(X, D, n_nonzero=2)
+    H = omp(X, D, n_nonzero=2)
     stats = learner.merge_statistics(None, learner.statistics(X, H, D))
     learner.update(D, {}, stats)
     assert float((D[:, 3] @ D[:, 2]).abs()) < 0.99
@@ -165,8 +172,8 @@ def test_learner_recovers_the_true_dictionary_from_a_nearby_start(
     state = learner.init_state(D)
     for _ in range(epochs):
         for xb in X.split(batch) if batch else [X]:
-            stats = learner.statistics(xb, batch_omp(xb, D, n_nonzero=2), D)
-            if getattr(learner, "accumulate_epoch", False):
+            stats = learner.statistics(xb, omp(xb, D, n_nonzero=2), D)
+            if learner.accumulate_epoch:
                 stats = learner.merge_statistics(None, stats)
             learner.update(D, state, stats)
     assert recovery_rate(D0, D) == 1.0
@@ -179,10 +186,10 @@ def test_batch_omp_matches_scikit_learn() -> None:
     D0, _, X, g = problem(8, m=20, k=40, s=4)
     X = X + 0.05 * torch.randn(X.shape, generator=g, dtype=X.dtype)
     ref = orthogonal_mp(D0.numpy(), X.numpy().T, n_nonzero_coefs=4).T
-    np.testing.assert_allclose(batch_omp(X, D0, n_nonzero=4).numpy(), ref, atol=1e-8)
+    np.testing.assert_allclose(omp(X, D0, n_nonzero=4).numpy(), ref, atol=1e-8)
     eps = 0.3
     ref = orthogonal_mp(D0.numpy(), X.numpy().T, tol=eps**2).T
-    codes = batch_omp(X, D0, eps=eps)
+    codes = omp(X, D0, eps=eps)
     small = X.norm(dim=1) <= eps  # already within ε: no atom (scikit-learn still takes one)
     assert bool((codes[small] == 0).all())
     np.testing.assert_allclose(codes[~small].numpy(), ref[~small.numpy()], atol=1e-8)
@@ -203,7 +210,7 @@ def test_split_direction_is_what_the_mixed_atom_misses() -> None:
     D0, D, X = mixed_atom_start(1)
     keep = [j for j in range(D.shape[1]) if j != 1]  # the junk atom, to replace, is unused
     H = torch.zeros(X.shape[0], D.shape[1], dtype=X.dtype)
-    H[:, keep] = batch_omp(X, D[:, keep], n_nonzero=2)
+    H[:, keep] = omp(X, D[:, keep], n_nonzero=2)
     replace = torch.zeros(D.shape[1], dtype=torch.bool)
     replace[1] = True
     done = split_atoms(D, replace, X - H @ D.T, H)
@@ -218,12 +225,12 @@ def test_split_direction_is_what_the_mixed_atom_misses() -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_swap_moves_the_junk_atom_of_a_mixed_minimum_and_leaves_the_truth(seed: int) -> None:
     D0, D, X = mixed_atom_start(seed)
-    H = batch_omp(X, D, n_nonzero=2)
+    H = omp(X, D, n_nonzero=2)
     assert swap_atom(D, X - H @ D.T, H, 1.0).nonzero().squeeze(1).tolist() == [1]
     assert not bool(swap_atom(D, X - H @ D.T, H, 0.0).any())  # ratio 0: never
     noisy = X + 0.05 * torch.randn(X.shape, generator=torch.Generator().manual_seed(0))
     for signals in (X, noisy):
-        H0 = batch_omp(signals, D0, n_nonzero=2)
+        H0 = omp(signals, D0, n_nonzero=2)
         assert not bool(swap_atom(D0, signals - H0 @ D0.T, H0, 1.0).any())
 
 
@@ -244,8 +251,8 @@ def test_learner_leaves_the_mixed_atom_minimum(
     state = learner.init_state(D)
     for _ in range(30):
         for xb in X.split(batch) if batch else [X]:
-            stats = learner.statistics(xb, batch_omp(xb, D, n_nonzero=2), D)
-            if getattr(learner, "accumulate_epoch", False):
+            stats = learner.statistics(xb, omp(xb, D, n_nonzero=2), D)
+            if learner.accumulate_epoch:
                 stats = learner.merge_statistics(None, stats)
             learner.update(D, state, stats)
     assert recovery_rate(D0, D) == 1.0

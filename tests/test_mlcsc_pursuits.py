@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from sparseland import build
-from sparseland.lasso import lasso_objective
-from sparseland.plugins.convolutional.ml_pursuit import default_steps, ml_bp_objective
+from sparseland.plugins.convolutional.ml_pursuit import default_steps
 from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
+from sparseland.problems import Lasso, MultiLayerLasso
 
 F64 = torch.float64
 
@@ -134,7 +134,8 @@ def test_ml_ista_reaches_the_multi_layer_bp_objective() -> None:
             "pursuit", name, lam=lams, unfoldings=unfoldings, smoothing=smoothing, positive=False
         )
         gamma = pursuit(x, op)
-        gaps[name, smoothing] = (float(ml_bp_objective(x, op, gamma, lams)[0]) - f_star) / f_star
+        value = float(MultiLayerLasso(tuple(lams)).objective(x, op, gamma)[0])
+        gaps[name, smoothing] = (value - f_star) / f_star
     assert all(g > -1e-9 for g in gaps.values())  # nothing beats the optimum
     assert gaps["ml_ista", 0.3] < 3e-3  # ML-ISTA reaches the ML-BP objective to 0.3 % ...
     assert abs(gaps["ml_fista", 0.3] - gaps["ml_ista", 0.3]) < 2e-4  # (ML-FISTA: same point)
@@ -179,8 +180,8 @@ def test_layered_bp_layer_one_is_the_lasso_solution() -> None:
     layers = build("pursuit", "layered_bp", lam=[0.2], unfoldings=800, positive=False).layers(x, op)
     first = MultiLayerConvDictionary(op.weights[:1], op.strides[:1], op.paddings[:1], (1, 13, 13))
     ref = build("pursuit", "fista", lam=0.2, max_iter=2000, tol=1e-12)(x, first)
-    f_ours = lasso_objective(x, first, layers[0], 0.2)
-    f_ref = lasso_objective(x, first, ref, 0.2)
+    f_ours = Lasso(0.2).objective(x, first, layers[0])
+    f_ref = Lasso(0.2).objective(x, first, ref)
     torch.testing.assert_close(f_ours, f_ref, rtol=1e-6, atol=0)
     assert [tuple(g.shape[1:]) for g in layers] == op.shapes[1:]
 

@@ -42,7 +42,8 @@ def test_k_rule_matches_sklearn(k: int) -> None:
 @pytest.mark.parametrize("eps", [2.0, 0.5, 0.05])
 def test_eps_rule_matches_sklearn(eps: float) -> None:
     x, d = problem()
-    pursuit = build("pursuit", "omp", k=None, eps=eps)
+    # eps bounds the residual norm; scikit-learn's tol bounds its square
+    pursuit = build("pursuit", "omp", k=None, eps=eps**0.5)
     h = pursuit(x, d).numpy()
     norms = (x * x).sum(1).numpy()
     ref = reference(x, d, tol=eps, norms_squared=norms)
@@ -56,7 +57,7 @@ def test_eps_rule_matches_sklearn(eps: float) -> None:
 
 def test_k_and_eps_together_stop_at_whichever_comes_first() -> None:
     x, d = problem()
-    h = build("pursuit", "omp", k=6, eps=0.5)(x, d).numpy()
+    h = build("pursuit", "omp", k=6, eps=0.5**0.5)(x, d).numpy()
     nnz = (h != 0).sum(1)
     residual = ((x.numpy() - h @ d.numpy().T) ** 2).sum(1)
     assert np.all(nnz <= 6)
@@ -103,8 +104,9 @@ def test_blocks_match_the_whole_batch_and_sklearn(block: int, rule: dict) -> Non
 
     x, d = problem()
     k, eps = rule["k"], rule["eps"]
-    whole, steps, _ = batch_omp(x, d, k, eps, block=10**6)
-    codes, blocked_steps, residual_sq = batch_omp(x, d, k, eps, block=block)
+    norm = None if eps is None else eps**0.5  # batch_omp bounds ‖r‖, scikit-learn's tol ‖r‖²
+    whole, steps, _ = batch_omp(x, d, k, norm, block=10**6)
+    codes, blocked_steps, residual_sq = batch_omp(x, d, k, norm, block=block)
     np.testing.assert_allclose(codes.numpy(), whole.numpy(), atol=1e-12)
     assert blocked_steps == steps
     kw: dict = {"n_nonzero_coefs": k}

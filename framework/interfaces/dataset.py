@@ -7,13 +7,14 @@ Batches are dicts: ``x`` (the model's input, preprocessed), and where they apply
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
 from sparseland.data import EpochShuffleSampler
+from sparseland.interfaces.contracts import Labelled
 from sparseland.interfaces.preprocess import Preprocessor
 
 
@@ -22,6 +23,18 @@ class SparselandDataModule(L.LightningDataModule):
     has_labels: bool = False
     #: Whether the data are whole images (convolutional models) or vectors (patch models).
     signal_kind: str = "vector"
+    #: The capabilities this datamodule provides (e.g. ``(NoisyImage, PatchGeometry)``);
+    #: ``Labelled`` follows ``has_labels``.
+    provides: ClassVar[tuple[type, ...]] = ()
+    #: The training splits (map-style datasets by name), set by ``setup``.
+    splits: dict[str, Any]
+    #: Set by ``setup`` once the data are ready (setup runs once per datamodule).
+    _ready: bool = False
+
+    @classmethod
+    def capabilities(cls, config: Any = None) -> frozenset[type]:
+        """What a datamodule with ``config`` provides."""
+        return frozenset(cls.provides) | ({Labelled} if cls.has_labels else set())
 
     def __init__(self, config: Any, preprocessor: Preprocessor | None = None) -> None:
         super().__init__()
@@ -29,6 +42,12 @@ class SparselandDataModule(L.LightningDataModule):
         self.preprocessor = preprocessor
         self.signal_shape: tuple[int, ...] = ()
         self.n_classes: int = 0
+        self.splits = {}
+
+    @property
+    def seed(self) -> int:
+        """The run's seed for this datamodule's random draws (0 for configs without one)."""
+        return int(getattr(self.config, "seed", 0))
 
     @classmethod
     def signal_kind_of(cls, config: Any) -> str:
@@ -46,9 +65,8 @@ class SparselandDataModule(L.LightningDataModule):
     # Default loaders over ``self.splits`` (a dict of map-style datasets set in ``setup``).
     # Training order depends only on (seed, epoch), so a resumed run sees the same batches.
     def _split_loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
-        data = self.splits[split]  # type: ignore[attr-defined]
-        seed = int(getattr(self.config, "seed", 0))
-        sampler = EpochShuffleSampler(len(data), seed) if shuffle else None
+        data = self.splits[split]
+        sampler = EpochShuffleSampler(len(data), self.seed) if shuffle else None
         return DataLoader(data, batch_size=self.config.batch_size, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader[Any]:

@@ -10,7 +10,7 @@ except those whose name starts with ``gather_``, which are concatenated along di
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -18,6 +18,16 @@ from sparseland.interfaces.plugin import Plugin
 
 
 class DictionaryLearner(Plugin[Any]):
+    #: Batch learners (True) step once per epoch: the model merges the statistics of every
+    #: batch of the epoch with :meth:`merge_statistics` and updates on the last one.
+    accumulate_epoch: ClassVar[bool] = False
+
+    def merge_statistics(
+        self, total: dict[str, torch.Tensor] | None, new: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """``total`` (None on the epoch's first batch) plus this batch's statistics ``new``."""
+        raise NotImplementedError(f"{type(self).__name__} does not accumulate over an epoch")
+
     def init_state(self, dictionary: torch.Tensor) -> dict[str, torch.Tensor]:
         """Running state kept between updates (checkpointed with the model)."""
         return {}

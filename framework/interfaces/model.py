@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -23,7 +23,24 @@ class ModelContext:
 
 
 class SparselandModule(L.LightningModule):
-    """Base of every model. Small hooks that tasks rely on; models fill in what applies."""
+    """Base of every model. Small hooks that tasks rely on; models fill in what applies.
+
+    The hooks beyond these (``denoise_image``, ``classify``, ``D``...) are capabilities
+    (sparseland.interfaces.contracts): a model lists those it implements in ``provides``.
+    """
+
+    #: The capabilities this model provides (e.g. ``(Denoiser, WithDictionary)``).
+    provides: ClassVar[tuple[type, ...]] = ()
+
+    @classmethod
+    def capabilities(cls, config: Any = None) -> frozenset[type]:
+        """What a model with ``config`` provides (``provides``, unless the config matters)."""
+        return frozenset(cls.provides)
+
+    @staticmethod
+    def check_compatible(spec: Any) -> None:
+        """Refuse (ConfigError) a run whose other plugins cannot work with this model; ``spec``
+        is the validated run (sparseland.spec.RunSpec). The task's needs are checked already."""
 
     def __init__(self, config: Any, context: ModelContext) -> None:
         super().__init__()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -12,7 +12,13 @@ from sparseland.interfaces.plugin import Plugin
 
 class Preprocessor(Plugin[Any]):
     """Signals are rows ``(n, d)``. Fitted state lives in ``self.state`` (tensors only), so it
-    is saved with the run as safetensors and loaded without unpickling anything."""
+    is saved with the run as safetensors and loaded without unpickling anything.
+
+    Capabilities (sparseland.interfaces.contracts) in ``provides``: ``Identity``,
+    ``ScalePreserving``, ``Corruption``."""
+
+    #: True for corruptions (noise, knock-out): applied to training inputs only.
+    corrupts: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)

@@ -11,6 +11,28 @@ Input policy, shared by every pursuit (``Pursuit.__call__``):
 * an all-zero atom gets a zero coefficient: it is left out of the solve (it can neither reduce
   the residual nor be selected), so no pursuit divides by its zero norm.
 * an empty batch (0 signals) returns empty codes.
+
+Problems: a pursuit solves an optimisation problem (framework/problems.py) that it does not
+own. It declares the problem types it solves (``solves``) and builds its problem from its config
+(``problem_from``), so ``pursuit.lam=0.2`` stays the one spelling on the command line;
+``pursuit.problem`` is what models, tasks and benchmarks read λ, k or ε from and evaluate
+objectives with. ``pursuit.with_problem(Lasso(0.05))`` is the same solver for another problem.
+
+Shared parameter names have one meaning in every pursuit:
+
+* ``lam``: the weight λ of the penalty (the Lasso's ℓ1 weight, or a threshold);
+* ``k``: the largest number of non-zero coefficients per signal;
+* ``eps``: a bound on the residual *norm* ‖x − D h‖₂ (not its square);
+* ``max_iter``: the most iterations of the algorithm's main loop, each one update of every
+  signal's code: a proximal-gradient step (ista, fista), an ADMM round (admm, csc_admm), one
+  greedy coordinate update (cod), one homotopy step per pass (active_set);
+* ``tol``: the stopping tolerance on the pursuit's own convergence measure, stated in its
+  config (a relative change of the codes, or a relative duality gap).
+
+``info`` (:class:`PursuitInfo`) reports the same fields for every pursuit: ``iterations`` (outer
+iterations run), ``rel_change`` (the relative change of the codes at the last iteration, or for
+one-pass and greedy pursuits the mean relative residual ‖x − D h‖/‖x‖) and ``duality_gap``
+(mean over signals where the problem has one, NaN otherwise).
 """
 
 from __future__ import annotations
@@ -20,16 +42,17 @@ import warnings
 from abc import abstractmethod
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from sparseland import convergence
 from sparseland.backend import BACKENDS, to_backend, to_torch
-from sparseland.errors import NonFiniteError, ShapeError, check
+from sparseland.errors import ConfigError, NonFiniteError, ShapeError, check
 from sparseland.interfaces.plugin import Plugin
 from sparseland.operators import LinearOperator, MatrixOperator
+from sparseland.problems import Lasso, LeastSquares, Problem
 from sparseland.registry import PluginConfig
 
 HALF_PRECISION = (torch.float16, torch.bfloat16)
@@ -130,6 +153,39 @@ class Pursuit(Plugin[PursuitConfig]):
     #: True when the algorithm needs explicit atoms (``dictionary.matrix``), e.g. OMP.
     needs_matrix: bool = False
     info: PursuitInfo | None = None
+    #: Properties of the dictionary operator the algorithm relies on, e.g. "circular" (a
+    #: convolution diagonalised by the FFT); a model checks them against what it provides.
+    operator_needs: ClassVar[frozenset[str]] = frozenset()
+    #: The problem types this pursuit solves; its ``problem`` is one of them.
+    solves: ClassVar[tuple[type[Problem], ...]] = ()
+
+    def __init__(self, config: Any, problem: Problem | None = None) -> None:
+        super().__init__(config)
+        self.problem: Problem = self.problem_from(config) if problem is None else problem
+        if self.solves and not isinstance(self.problem, self.solves):
+            names = ", ".join(t.__name__ for t in self.solves) or "none declared"
+            raise ConfigError(
+                "pursuit",
+                f"{type(self).__name__} cannot solve a {type(self.problem).__name__} problem",
+                f"it solves: {names}",
+            )
+
+    @classmethod
+    def problem_from(cls, config: Any) -> Problem:
+        """The problem that a pursuit with ``config`` solves (built from ``lam``, ``k``...).
+
+        Pursuits override it together with ``solves``. This default, for a pursuit that does
+        not: the Lasso when its config has a numeric ``lam`` (and ``positive``), otherwise the
+        data fit alone (LeastSquares)."""
+        fields = vars(config)
+        lam = fields.get("lam")
+        if isinstance(lam, (int, float)) and not isinstance(lam, bool):
+            return Lasso(float(lam), bool(fields.get("positive", False)))
+        return LeastSquares()
+
+    def with_problem(self, problem: Problem) -> Pursuit:
+        """The same solver (same config) for another ``problem``, e.g. another λ."""
+        return type(self)(self.config, problem)
 
     def __call__(self, x: Any, dictionary: LinearOperator | Any, init: Any = None) -> Any:
         numpy_in = isinstance(x, np.ndarray)

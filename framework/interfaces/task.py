@@ -12,8 +12,14 @@ from sparseland.metrics import MetricSpec
 
 
 class Task(Plugin[Any]):
-    #: Checked before training: a task that needs labels refuses a dataset without them.
-    needs_labels: bool = False
+    """A task states the capabilities (sparseland.interfaces.contracts) it needs of the model
+    and of the datamodule; the run's validation refuses a combination that lacks one."""
+
+    #: Capabilities the model must provide, e.g. ``(Denoiser,)``.
+    needs_model: ClassVar[tuple[type, ...]] = ()
+    #: Capabilities the datamodule must provide, e.g. ``(NoisyImage,)`` or ``(Labelled,)``.
+    needs_data: ClassVar[tuple[type, ...]] = ()
+
     #: Every metric :meth:`run` may return, declared once (space, direction, unit); the run
     #: stores the declarations with its metrics so that comparisons compare like with like.
     declares: ClassVar[tuple[MetricSpec, ...]] = ()

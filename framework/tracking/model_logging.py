@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig
 
 from sparseland.interfaces import SparselandDataModule, SparselandModule
+from sparseland.interfaces.contracts import NoisyImage
 from sparseland.model_bundle import write_bundle
 from sparseland.tracking.model_uri import MODEL_NAME
 from sparseland.tracking.run import Tracker
@@ -102,7 +103,7 @@ def requirements(description: dict[str, Any]) -> list[str]:
 def input_example(description: dict[str, Any], datamodule: SparselandDataModule) -> np.ndarray:
     """A few signals as the data were before preprocessing, or a crop of a noisy image."""
     if description["default_method"] == "denoise":
-        noisy = getattr(datamodule, "noisy_image", None)
+        noisy = datamodule.noisy_image if isinstance(datamodule, NoisyImage) else None
         if isinstance(noisy, torch.Tensor) and noisy.ndim == 2:
             side = min(EXAMPLE_SIDE, *noisy.shape)
             return noisy[None, :side, :side].float().cpu().numpy()

@@ -32,10 +32,10 @@ import torch.nn.functional as F
 from sparseland import register_pursuit
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
-from sparseland.lasso import lasso_duality_gap
 from sparseland.operators import LinearOperator
 from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
 from sparseland.plugins.convolutional.fourier import irfft2, rfft2
+from sparseland.problems import Lasso
 
 
 @dataclass
@@ -231,12 +231,13 @@ def csc_admm(
     s: torch.Tensor,
     op: ConvDictionary,
     config: CscAdmmConfig,
+    problem: Lasso,
     init: torch.Tensor | None = None,
     callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> tuple[torch.Tensor, PursuitInfo]:
     """Codes (n, K, H, W) of images ``s`` (n, C, H, W); ``callback(it, y)`` after each step."""
     n = s.shape[0]
-    rho0 = config.rho if config.rho > 0 else 50.0 * config.lam + 1.0
+    rho0 = config.rho if config.rho > 0 else 50.0 * problem.lam + 1.0
     per_filter = config.rho_per_filter and op.channels == 1
     rho = torch.full(
         (n, op.n_filters if per_filter else 1, 1, 1), rho0, dtype=s.dtype, device=s.device
@@ -248,7 +249,7 @@ def csc_admm(
 
     def set_rho(rho: torch.Tensor) -> torch.Tensor:
         step.set_rho(rho)
-        return config.lam / rho
+        return problem.lam / rho
 
     thresholds = set_rho(rho)
     r_rel = s_rel = math.inf
@@ -269,7 +270,7 @@ def csc_admm(
             spare = torch.empty_like(u) if spare is None else spare
             u, spare = spare, u
         # y = S_{λ/ρ}(v) and u = v − y = clip(v, −λ/ρ, λ/ρ)  (non-negative: min(v, λ/ρ))
-        _clip(v, thresholds, config.positive, u)
+        _clip(v, thresholds, problem.positive, u)
         y = v.sub_(u)
         if callback is not None:
             callback(it, y)
@@ -303,7 +304,7 @@ def csc_admm(
                 thresholds = set_rho(rho)
     gap, worst = math.nan, max(r_rel, s_rel)
     if config.compute_gap:
-        gaps = lasso_duality_gap(s, op, y, config.lam, config.positive)
+        gaps = problem.duality_gap(s, op, y)
         gap, worst = float(gaps.mean()), float(gaps.max())
     converged = (1.0 if it < config.max_iter else met) if config.tol > 0 else math.nan
     return y, PursuitInfo(it, max(r_rel, s_rel), gap, converged, worst)
@@ -314,6 +315,13 @@ class CscAdmm(Pursuit):
     """Convolutional BPDN by Fourier-domain ADMM; for ConvDictionary operators only."""
 
     config: CscAdmmConfig
+    problem: Lasso
+    solves = (Lasso,)
+    operator_needs = frozenset({"circular"})
+
+    @classmethod
+    def problem_from(cls, config: Any) -> Lasso:
+        return Lasso(config.lam, config.positive)
 
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
         if not isinstance(op, ConvDictionary) or op.boundary != "circular":
@@ -322,5 +330,5 @@ class CscAdmm(Pursuit):
                 "csc_admm needs a convolutional dictionary with the circular boundary",
                 "use model=csc with model.boundary=circular, or pursuit=fista for other operators",
             )
-        codes, self.info = csc_admm(x, op, self.config, init)
+        codes, self.info = csc_admm(x, op, self.config, self.problem, init)
         return codes

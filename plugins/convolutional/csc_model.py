@@ -22,14 +22,15 @@ import torch.nn.functional as F
 
 from sparseland import PluginConfig, register_model
 from sparseland.errors import ConfigError, NonFiniteError, check
-from sparseland.interfaces import ModelContext, SparselandModule
-from sparseland.lasso import lasso_objective
+from sparseland.interfaces import ModelContext, Pursuit, SparselandModule, contracts
+from sparseland.momentum import next_momentum
 from sparseland.plugins.convolutional.conv_dictionary import (
     BOUNDARIES,
     ConvDictionary,
     normalize_filters,
 )
 from sparseland.plugins.convolutional.mlcsc_model import as_images
+from sparseland.problems import Lasso
 
 
 @dataclass
@@ -80,32 +81,38 @@ def tikhonov_lowpass(x: torch.Tensor, lam: float, pad: int = 16) -> torch.Tensor
 
 @register_model("csc", config=CSCConfig)
 class CSCModel(SparselandModule):
+    provides = (contracts.Denoiser,)
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         from sparseland import registry
-        from sparseland.plugins.convolutional.layered import MultiLayerPursuit
 
         pursuit = spec["pursuit"]
         if pursuit is None:
             raise ConfigError("pursuit", "model=csc needs a pursuit", "e.g. pursuit=csc_admm")
         cls = registry.get("pursuit", pursuit.name).cls
-        if getattr(cls, "needs_matrix", False):
+        assert issubclass(cls, Pursuit)
+        if cls.needs_matrix:
             raise ConfigError(
                 "pursuit",
                 f"'{pursuit.name}' needs an explicit matrix of atoms, and model=csc "
                 "uses a convolutional dictionary (an operator with no matrix form)",
                 "use pursuit=csc_admm, fista or ista",
             )
-        if issubclass(cls, MultiLayerPursuit):
+        if not isinstance(spec.problem, Lasso):
             raise ConfigError(
                 "pursuit",
-                f"'{pursuit.name}' is a multi-layer pursuit",
-                "use it with model=mlcsc; for model=csc use csc_admm or fista",
+                f"model=csc codes by the convolutional Lasso and '{pursuit.name}' solves a "
+                f"{type(spec.problem).__name__} problem",
+                "use pursuit=csc_admm, fista or ista",
             )
-        if pursuit.name == "csc_admm" and spec["model"].boundary != "circular":
+        provides = {"circular"} if spec["model"].boundary == "circular" else set()
+        missing = sorted(cls.operator_needs - provides)
+        if missing:
             raise ConfigError(
                 "model.boundary",
-                "csc_admm needs the circular boundary",
+                f"'{pursuit.name}' needs a {', '.join(missing)} convolution and "
+                f"model.boundary={spec['model'].boundary} is not",
                 "set model.boundary=circular or use pursuit=fista",
             )
 
@@ -113,7 +120,7 @@ class CSCModel(SparselandModule):
         super().__init__(config, context)
         self.automatic_optimization = False
         assert context.pursuit is not None
-        self.pursuit: Any = context.pursuit
+        self.pursuit = context.pursuit
         w = torch.randn(
             config.n_filters, self._channels(context), config.filter_size, config.filter_size
         )  # seeded by the run's seed
@@ -122,12 +129,11 @@ class CSCModel(SparselandModule):
             normalize_filters(w / w.flatten(1).norm(dim=1)[:, None, None, None]),
             requires_grad=False,
         )
-        self.lam = float(getattr(self.pursuit.config, "lam", 0.0))
         self._start = time.perf_counter()
 
     @staticmethod
     def _channels(context: ModelContext) -> int:
-        shape = tuple(getattr(context.datamodule, "signal_shape", ()) or ())
+        shape = tuple(context.datamodule.signal_shape)
         return int(shape[0]) if len(shape) == 3 else 1
 
     def configure_optimizers(self) -> Any:
@@ -154,7 +160,7 @@ class CSCModel(SparselandModule):
         return self.operator.forward(codes)
 
     def objective(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        return lasso_objective(self.split(as_images(x))[1], self.operator, codes, self.lam)
+        return self.pursuit.problem.objective(self.split(as_images(x))[1], self.operator, codes)
 
     def atoms(self) -> torch.Tensor | None:
         w = self.filters.detach()
@@ -177,17 +183,19 @@ class CSCModel(SparselandModule):
                 loss = 0.5 * residual.pow(2).sum()
                 (grad,) = torch.autograd.grad(loss, y)
             d = normalize_filters(y.detach() - grad / lipschitz)
-            t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-            y = d + ((t - 1.0) / t_new) * (d - previous)
-            previous, t = d, t_new
+            t, beta = next_momentum(t)
+            y = d + beta * (d - previous)
+            previous = d
         del grid
         self.filters.data.copy_(d)
 
-    def learn_step(self, images: torch.Tensor) -> float:
+    def learn_step(self, images: torch.Tensor, pursuit: Pursuit | None = None) -> float:
+        """One pursuit and one filter update on ``images``; the pursuit's objective."""
+        pursuit = self.pursuit if pursuit is None else pursuit
         high = self.split(images)[1]
-        codes = self.pursuit(high, self.operator)
+        codes = pursuit(high, self.operator)
         self.update_filters(high, codes)
-        return float(lasso_objective(high, self.operator, codes, self.lam).mean())
+        return float(pursuit.problem.objective(high, self.operator, codes).mean())
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         images = as_images(batch.get("clean", batch["x"]))
@@ -216,18 +224,14 @@ class CSCModel(SparselandModule):
         """Code the high-pass of the noisy image with λ ∝ σ; add back its low-pass."""
         sigma = sigma / 255.0 if sigma > 1.0 else sigma
         lam = self.config.denoise_lam or self.config.denoise_scale * sigma
-        pursuit = type(self.pursuit)(
-            type(self.pursuit.config)(**{**vars(self.pursuit.config), "lam": lam})
-        )
+        training = self.pursuit.problem
+        assert isinstance(training, Lasso)  # checked by check_compatible
+        pursuit = self.pursuit.with_problem(Lasso(lam, training.positive))  # the same solver
         pad = self.config.filter_size
         image = F.pad(noisy[None, None].to(self.filters), (pad, pad, pad, pad), mode="reflect")
         low, high = self.split(image, self.config.denoise_highpass or None)
-        saved, self.pursuit, self.lam = self.pursuit, pursuit, lam
-        try:
-            for _ in range(self.config.denoise_adapt):  # adapt the filters to this image
-                self.learn_step(image)
-            codes = pursuit(high, self.operator)
-        finally:
-            self.pursuit, self.lam = saved, float(getattr(saved.config, "lam", 0.0))
+        for _ in range(self.config.denoise_adapt):  # adapt the filters to this image
+            self.learn_step(image, pursuit)
+        codes = pursuit(high, self.operator)
         estimate = low + self.operator.forward(codes)
         return estimate[0, 0, pad:-pad, pad:-pad]

@@ -35,7 +35,7 @@ from torch import nn
 
 from sparseland import register_model
 from sparseland.errors import ConfigError, ShapeError, check
-from sparseland.interfaces import ModelContext
+from sparseland.interfaces import ModelContext, contracts
 from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
 from sparseland.plugins.neural.blocks import (
     LOSSES,
@@ -47,8 +47,8 @@ from sparseland.plugins.neural.blocks import (
     input_is_corrupted,
     psnr_db,
     reconstruction_loss,
-    soft_threshold,
 )
+from sparseland.problems import soft_threshold
 
 
 @dataclass
@@ -119,6 +119,8 @@ def ista_filters(n_filters: int, size: int, seed: int, stride: int = 1) -> torch
 
 @register_model("cscnet", config=CscNetConfig)
 class CscNet(NeuralModule):
+    provides = (contracts.Denoiser,)
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         check_denoiser_data("cscnet", spec)
@@ -224,7 +226,7 @@ class CscNet(NeuralModule):
     def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
         """Denoise one grey image (H, W) in [0, 1]; trained at the noise level of its data
         (``model.sigma``), ``sigma`` is not an input."""
-        return self.denoise_in_eval_mode(noisy)
+        return self.denoise_in_eval_mode(noisy, self.config.self_ensemble)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
         noisy, clean = denoising_pair(batch, self.config.sigma / 255.0, input_is_corrupted(self))

@@ -23,9 +23,9 @@ from sparseland.plugins.convolutional.ml_pursuit import (
     default_steps,
     layered_bp,
     layered_thresholding,
-    per_layer,
 )
 from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
+from sparseland.problems import MultiLayerLasso
 
 
 @dataclass
@@ -55,13 +55,19 @@ class UnfoldedConfig(MultiLayerPursuitConfig):
 
 
 class MultiLayerPursuit(Pursuit):
-    """Base: ``solve`` returns the deepest code γ_L."""
+    """Base: ``solve`` returns the deepest code γ_L of the multi-layer basis pursuit."""
 
     config: Any
+    problem: MultiLayerLasso
+    solves = (MultiLayerLasso,)
     # True where the codes divided by the steps (γ_i / s_i) are CNN-scale activations: the
     # ML-ISTA family, whose first iteration is a CNN pass at any steps
     scaled_codes = False
     step_free = False
+
+    @classmethod
+    def problem_from(cls, config: Any) -> MultiLayerLasso:
+        return MultiLayerLasso(tuple(config.lam), config.positive)
 
     def layers(
         self,
@@ -72,9 +78,17 @@ class MultiLayerPursuit(Pursuit):
     ) -> list[torch.Tensor]:
         raise NotImplementedError
 
+    def iterations(self) -> int:
+        """The iterations of one call (``unfoldings`` for the iterative pursuits)."""
+        return 1
+
+    def smoothing(self) -> float:
+        """The factor c of the inner steps (ML-ISTA's Moreau parameter); 1 elsewhere."""
+        return 1.0
+
     def default_steps(self, op: MultiLayerConvDictionary) -> list[float]:
         """The steps this pursuit uses when none are given (1/L-type, from the weights)."""
-        return default_steps(op, getattr(self.config, "smoothing", 1.0))
+        return default_steps(op, self.smoothing())
 
     def steps_and_taus(
         self,
@@ -87,7 +101,7 @@ class MultiLayerPursuit(Pursuit):
         return steps, self.config_taus(op, steps) if taus is None else taus
 
     def config_taus(self, op: MultiLayerConvDictionary, steps: Sequence[float]) -> list[float]:
-        lams = per_layer(self.config.lam, op.n_layers)
+        lams = self.problem.per_layer(op.n_layers)
         return [s * lam for s, lam in zip(steps, lams)]
 
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
@@ -99,7 +113,7 @@ class MultiLayerPursuit(Pursuit):
                 "use it with model=mlcsc, or pursuit=fista for other dictionaries",
             )
         layers = self.layers(x, op)
-        self.info = PursuitInfo(iterations=int(getattr(self.config, "unfoldings", 1)))
+        self.info = PursuitInfo(iterations=self.iterations())
         return layers[-1]
 
 
@@ -115,8 +129,8 @@ class LayeredThresholding(MultiLayerPursuit):
         taus: Sequence[Any] | None = None,
         steps: Sequence[float] | None = None,
     ) -> list[torch.Tensor]:
-        taus = per_layer(self.config.lam, op.n_layers) if taus is None else taus
-        return layered_thresholding(x, op, taus, self.config.positive, steps)
+        taus = self.problem.per_layer(op.n_layers) if taus is None else taus
+        return layered_thresholding(x, op, taus, self.problem.positive, steps)
 
 
 @dataclass
@@ -126,6 +140,9 @@ class LayeredBPConfig(UnfoldedConfig):
 
 @register_pursuit("layered_bp", config=LayeredBPConfig)
 class LayeredBasisPursuit(MultiLayerPursuit):
+    def iterations(self) -> int:
+        return int(self.config.unfoldings)
+
     def default_steps(self, op: MultiLayerConvDictionary) -> list[float]:
         """Each layer's own ISTA step 1/‖D_i‖²."""
         return [1.0 / op.layer_lipschitz(i) for i in range(1, op.n_layers + 1)]
@@ -144,6 +161,6 @@ class LayeredBasisPursuit(MultiLayerPursuit):
             taus,
             steps,
             max(self.config.unfoldings, 1),
-            self.config.positive,
+            self.problem.positive,
             self.config.accelerate,
         )

@@ -32,6 +32,12 @@ class _MLIsta(MultiLayerPursuit):
     accelerate = False
     scaled_codes = True
 
+    def iterations(self) -> int:
+        return int(self.config.unfoldings)
+
+    def smoothing(self) -> float:
+        return float(self.config.smoothing)
+
     def layers(
         self,
         x: torch.Tensor,
@@ -41,7 +47,7 @@ class _MLIsta(MultiLayerPursuit):
     ) -> list[torch.Tensor]:
         steps, taus = self.steps_and_taus(op, taus, steps)
         return ml_ista(
-            x, op, taus, steps, self.config.unfoldings, self.config.positive, self.accelerate
+            x, op, taus, steps, self.config.unfoldings, self.problem.positive, self.accelerate
         )
 
 

@@ -23,23 +23,22 @@ Thresholds τ_i are floats or per-channel tensors (K_i,); steps s_i are floats.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
+from sparseland.momentum import next_momentum
 from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
+from sparseland.problems import soft_threshold
 
 Threshold = float | torch.Tensor
 
 
 def threshold(v: torch.Tensor, tau: Threshold, positive: bool) -> torch.Tensor:
+    """T_τ(v), with a per-channel τ broadcast over the channels of v (n, K, H, W)."""
     if isinstance(tau, torch.Tensor):
         tau = tau.reshape(1, -1, 1, 1)
-    if positive:
-        return torch.relu(v - tau)
-    return torch.sign(v) * torch.relu(v.abs() - tau)
+    return soft_threshold(v, tau, positive)
 
 
 def layered_thresholding(
@@ -85,9 +84,8 @@ def layered_bp(
                 positive,
             )
             if accelerate:
-                t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-                y = new + ((t - 1.0) / t_new) * (new - gamma)
-                t = t_new
+                t, beta = next_momentum(t)
+                y = new + beta * (new - gamma)
             else:
                 y = new
             gamma = new
@@ -112,9 +110,8 @@ def ml_ista(
     for k in range(unfoldings + 1):
         point = gamma
         if accelerate and k > 0:  # FISTA extrapolation on the deepest code (Algorithm 2)
-            t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-            point = gamma + ((t - 1.0) / t_new) * (gamma - previous)
-            t = t_new
+            t, beta = next_momentum(t)
+            point = gamma + beta * (gamma - previous)
         z = [point]  # back-projections z_L = γ_L, z_{i−1} = D_i z_i
         for i in range(n_layers, 1, -1):
             z.insert(0, op.layer_forward(i, z[0]))
@@ -130,19 +127,6 @@ def ml_ista(
     return layers
 
 
-def ml_bp_objective(
-    x: torch.Tensor, op: MultiLayerConvDictionary, gamma: torch.Tensor, lams: Sequence[float]
-) -> torch.Tensor:
-    """Per-signal ML-BP objective ½‖x − D_(1,L)γ_L‖² + Σ_i λ_i‖D_(i+1,L)γ_L‖₁, shape (n,)."""
-    total = 0.5 * (x - op.forward(gamma)).flatten(1).pow(2).sum(dim=1)
-    z = gamma
-    for i in range(op.n_layers, 0, -1):
-        total = total + lams[i - 1] * z.flatten(1).abs().sum(dim=1)
-        if i > 1:
-            z = op.layer_forward(i, z)
-    return total
-
-
 def default_steps(op: MultiLayerConvDictionary, smoothing: float = 1.0) -> list[float]:
     """s_i = c^{[i<L]} / Π_{j≤i} ‖D_j‖²: each layer's step for the gradient it receives, whose
     Lipschitz constant is ‖D_i‖²/s_{i−1}; c = ``smoothing`` shrinks the inner (μ) steps."""
@@ -153,19 +137,3 @@ def default_steps(op: MultiLayerConvDictionary, smoothing: float = 1.0) -> list[
         if i < op.n_layers:
             scale = steps[-1]
     return steps
-
-
-def per_layer(values: Sequence[Any], n_layers: int, name: str = "lam") -> list[Any]:
-    """A list given for every layer, or one value for all."""
-    values = list(values)
-    if len(values) == 1:
-        return values * n_layers
-    if len(values) != n_layers:
-        from sparseland.errors import ConfigError
-
-        raise ConfigError(
-            f"pursuit.{name}",
-            f"has {len(values)} values for {n_layers} layers",
-            "give one value per layer, or a single value for all",
-        )
-    return values

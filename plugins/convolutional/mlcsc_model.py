@@ -28,8 +28,8 @@ from torch import nn
 
 from sparseland import PluginConfig, register_model
 from sparseland.errors import ConfigError, check
-from sparseland.interfaces import ModelContext, SparselandModule
-from sparseland.plugins.convolutional.ml_pursuit import ml_bp_objective, per_layer
+from sparseland.interfaces import ModelContext, SparselandModule, contracts
+from sparseland.plugins.convolutional.layered import MultiLayerPursuit
 from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
 
@@ -52,12 +52,13 @@ class MLCSCConfig(PluginConfig):
     def __post_init__(self) -> None:
         n = len(self.channels)
         check(n >= 1, "channels", "needs at least one layer")
-        for key in ("kernels", "strides", "paddings"):
+        for key, values in (
+            ("kernels", self.kernels),
+            ("strides", self.strides),
+            ("paddings", self.paddings),
+        ):
             check(
-                len(getattr(self, key)) == n,
-                key,
-                f"has {len(getattr(self, key))} values for {n} layers",
-                "one per layer",
+                len(values) == n, key, f"has {len(values)} values for {n} layers", "one per layer"
             )
         check(all(c >= 1 for c in self.channels), "channels", f"must be >= 1, got {self.channels}")
         check(all(s >= 1 for s in self.strides), "strides", f"must be >= 1, got {self.strides}")
@@ -88,10 +89,14 @@ def as_images(x: torch.Tensor) -> torch.Tensor:
 
 @register_model("mlcsc", config=MLCSCConfig)
 class MLCSCModel(SparselandModule):
+    @classmethod
+    def capabilities(cls, config: Any = None) -> frozenset[type]:
+        supervised = config is None or config.supervised
+        return frozenset({contracts.Classifier}) if supervised else frozenset()
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         from sparseland import registry
-        from sparseland.plugins.convolutional.layered import MultiLayerPursuit
 
         pursuit = spec["pursuit"]
         ml = [
@@ -102,14 +107,15 @@ class MLCSCModel(SparselandModule):
         if pursuit is None or pursuit.name not in ml:
             raise ConfigError(
                 "pursuit",
-                f"model=mlcsc needs a multi-layer pursuit, got '{getattr(pursuit, 'name', None)}'",
+                f"model=mlcsc needs a multi-layer pursuit, got "
+                f"'{'none' if pursuit is None else pursuit.name}'",
                 f"use one of {', '.join(ml)}",
             )
 
     def __init__(self, config: MLCSCConfig, context: ModelContext) -> None:
         super().__init__(config, context)
-        assert context.pursuit is not None
-        self.pursuit: Any = context.pursuit
+        assert isinstance(context.pursuit, MultiLayerPursuit)
+        self.pursuit = context.pursuit
         self.image_shape = self._image_shape(context)
         in_channels = self.image_shape[0]
         self.weights = nn.ParameterList()
@@ -118,10 +124,10 @@ class MLCSCModel(SparselandModule):
             self.weights.append(nn.Parameter(w / w.flatten(1).norm(dim=1)[:, None, None, None]))
             in_channels = k
         self.n_layers = len(config.channels)
-        self.supervised = config.supervised and bool(getattr(context.datamodule, "has_labels", 0))
+        self.supervised = config.supervised and context.datamodule.has_labels
         if self.supervised:
             self.biases = nn.ParameterList(nn.Parameter(torch.zeros(k)) for k in config.channels)
-            n_classes = config.n_classes or int(getattr(context.datamodule, "n_classes", 0)) or 10
+            n_classes = config.n_classes or int(context.datamodule.n_classes) or 10
             op = self.operator(torch.zeros(1, *self.image_shape))
             deepest = op.shapes[-1]
             if config.steps == "lipschitz":  # warm-started power iterations for ‖D_i‖²
@@ -136,7 +142,7 @@ class MLCSCModel(SparselandModule):
     @staticmethod
     def _image_shape(context: ModelContext) -> tuple[int, int, int]:
         """(C, H, W) of the dataset's images: its signal_shape, or its first training batch."""
-        shape = tuple(getattr(context.datamodule, "signal_shape", ()) or ())
+        shape = tuple(context.datamodule.signal_shape)
         if len(shape) != 3:
             batch = next(iter(context.datamodule.train_dataloader()))
             shape = tuple(as_images(batch["x"]).shape[1:])
@@ -156,14 +162,14 @@ class MLCSCModel(SparselandModule):
         op = self.operator(x)
         if not self.supervised:
             return self.pursuit.layers(x, op)
-        unit = self.config.steps == "unit" or getattr(self.pursuit, "step_free", False)
+        unit = self.config.steps == "unit" or self.pursuit.step_free
         if unit:  # learned thresholds τ = −b (Sulam et al. 2019)
             return self.pursuit.layers(x, op, [-b for b in self.biases], [1.0] * self.n_layers)
         # 1/L steps s_i from the current weights and τ_i = s_i λ_i with λ_i = −b_i: the codes
         # ψ_i = γ_i / s_i of the first iteration are the CNN's, for any weights
         steps = self.pursuit.default_steps(self._tracked_lipschitz(op))
         layers = self.pursuit.layers(x, op, [-s * b for s, b in zip(steps, self.biases)], steps)
-        if not getattr(self.pursuit, "scaled_codes", False):
+        if not self.pursuit.scaled_codes:
             return layers
         return [g / s for g, s in zip(layers, steps)]
 
@@ -171,13 +177,13 @@ class MLCSCModel(SparselandModule):
         """``op`` with ‖D_i‖² cached: while training, ``power_iterations`` more steps from the
         previous step's vectors (the weights move little per step); in eval, the last ones."""
         for i in range(1, self.n_layers + 1):
-            vector = getattr(self, f"power_vector{i}")
+            vector = self.get_buffer(f"power_vector{i}")
             if self.training:
                 v, lip = op.power_iteration(i, vector, self.config.power_iterations)
                 vector.copy_(v)
-                getattr(self, f"power_lipschitz{i}").fill_(lip)
+                self.get_buffer(f"power_lipschitz{i}").fill_(lip)
             else:
-                op.set_layer_lipschitz(i, float(getattr(self, f"power_lipschitz{i}")))
+                op.set_layer_lipschitz(i, float(self.get_buffer(f"power_lipschitz{i}")))
         return op
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -188,8 +194,7 @@ class MLCSCModel(SparselandModule):
 
     def objective(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         x = as_images(x)
-        lams = per_layer(getattr(self.pursuit.config, "lam", [0.0]), self.n_layers)
-        return ml_bp_objective(x, self.operator(x), codes, lams)
+        return self.pursuit.problem.objective(x, self.operator(x), codes)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encode(x).flatten(1))
@@ -270,7 +275,7 @@ class MLCSCModel(SparselandModule):
 
     def on_fit_end(self) -> None:
         """Per-layer sparsity of the test split, logged as test/layer{i}_sparsity."""
-        dm = getattr(self.trainer, "datamodule", None)
+        dm = self.context.datamodule
         if dm is None or self.logger is None or not self.trainer.is_global_zero:
             return
         try:

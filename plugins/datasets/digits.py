@@ -35,7 +35,7 @@ class DigitsConfig(PluginConfig):
 @register_dataset("digits", config=DigitsConfig)
 class DigitsDataModule(LabelledImagesDataModule):
     def setup(self, stage: str | None = None) -> None:
-        if getattr(self, "_ready", False):
+        if self._ready:
             return
         from sklearn.datasets import load_digits
 

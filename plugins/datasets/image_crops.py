@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from sparseland import PluginConfig, register_dataset
 from sparseland.errors import ConfigError, check
-from sparseland.interfaces import Preprocessor, SparselandDataModule
+from sparseland.interfaces import Preprocessor, SparselandDataModule, contracts
 from sparseland.plugins.datasets.natural_images import check_image_split, load_image
 from sparseland.plugins.preprocess.patches import random_patches
 
@@ -51,8 +51,9 @@ class ImageCropsConfig(PluginConfig):
     def __post_init__(self) -> None:
         check(self.crop_size >= 4, "crop_size", f"must be >= 4, got {self.crop_size}")
         check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
+        values = vars(self)
         for key in ("n_train", "n_val", "n_test", "batch_size"):
-            check(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+            check(values[key] >= 1, key, f"must be >= 1, got {values[key]}")
         check_image_split(self.train_images, self.test_images)
 
 
@@ -104,28 +105,24 @@ class ImageCropsDataModule(SparselandDataModule):
 
     def __init__(self, config: ImageCropsConfig, preprocessor: Preprocessor | None = None) -> None:
         super().__init__(config, preprocessor)
-        name = getattr(getattr(preprocessor, "config", None), "name", "none")
-        if (
-            preprocessor is not None
-            and name != "none"
-            and not getattr(preprocessor, "corrupts", False)
-        ):
+        allowed = {contracts.Identity, contracts.Corruption}
+        if preprocessor is not None and not allowed & preprocessor.capabilities():
             raise ConfigError(
                 "preprocess",
                 f"dataset=image_crops pairs corrupted and clean crops; "
-                f"'{name}' is not a corruption",
+                f"'{preprocessor.config.name}' is not a corruption (capability Corruption)",
                 "use preprocess=none (noise of dataset.sigma) or gaussian_noise, "
                 "poisson_noise, knockout",
             )
         self.signal_shape = (1, config.crop_size, config.crop_size)
 
     def corrupt(self, clean: torch.Tensor) -> torch.Tensor:
-        if self.preprocessor is not None and getattr(self.preprocessor, "corrupts", False):
+        if self.preprocessor is not None and self.preprocessor.corrupts:
             return self.preprocessor.transform(clean)
         return clean + (self.config.sigma / 255.0) * torch.randn_like(clean)
 
     def setup(self, stage: str | None = None) -> None:
-        if getattr(self, "_ready", False):
+        if self._ready:
             return
         c = self.config
         self.train_images = [load_image(n) for n in c.train_images]

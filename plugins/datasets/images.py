@@ -14,12 +14,13 @@ whole images are exposed as ``noisy_image``, ``clean_image`` (H, W) and the nois
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from sparseland import PluginConfig, register_dataset
 from sparseland.errors import check
-from sparseland.interfaces import SparselandDataModule
+from sparseland.interfaces import SparselandDataModule, contracts
 from sparseland.plugins.datasets.natural_images import load_image
 from sparseland.plugins.datasets.patches import SignalDataset
 from sparseland.plugins.preprocess.patches import random_patches
@@ -48,8 +49,9 @@ class ImagesConfig(PluginConfig):
             f"choose one of {', '.join(TRAIN_SOURCES)}",
         )
         check(self.patch_size >= 2, "patch_size", f"must be >= 2, got {self.patch_size}")
+        values = vars(self)
         for key in ("n_train", "n_val", "batch_size"):
-            check(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+            check(values[key] >= 1, key, f"must be >= 1, got {values[key]}")
         check(
             self.train_on == "noisy" or bool(self.train_images),
             "train_images",
@@ -66,10 +68,17 @@ class ImagesConfig(PluginConfig):
 
 @register_dataset("images", config=ImagesConfig)
 class ImagesDataModule(SparselandDataModule):
+    provides = (contracts.NoisyImage, contracts.PatchGeometry)
+
+    @classmethod
+    def capabilities(cls, config: Any = None) -> frozenset[type]:
+        noisy = config is not None and config.train_on == "noisy"
+        return super().capabilities(config) | ({contracts.TrainsOnNoisy} if noisy else set())
+
     signal_kind = "vector"
 
     def setup(self, stage: str | None = None) -> None:
-        if getattr(self, "_ready", False):
+        if self._ready:
             return
         c = self.config
         gen = torch.Generator().manual_seed(c.seed)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from sparseland.interfaces import SparselandDataModule
+from sparseland.interfaces import SparselandDataModule, contracts
 
 
 class LabelledSignals(Dataset[dict[str, torch.Tensor]]):
@@ -38,12 +38,13 @@ def stratified_split(
 
 
 class LabelledImagesDataModule(SparselandDataModule):
+    provides = (contracts.PatchGeometry,)
     has_labels = True
     signal_kind = "image"
 
     @classmethod
     def signal_kind_of(cls, config: Any) -> str:
-        return "vector" if getattr(config, "flatten", False) else "image"
+        return "vector" if config.flatten else "image"
 
     def finish_setup(
         self, images: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], n_classes: int

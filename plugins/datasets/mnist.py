@@ -75,7 +75,7 @@ def find_file(root: Path, name: str) -> Path:
 @register_dataset("mnist", config=MnistConfig)
 class MnistDataModule(LabelledImagesDataModule):
     def setup(self, stage: str | None = None) -> None:
-        if getattr(self, "_ready", False):
+        if self._ready:
             return
         c = self.config
         root = Path(c.root).expanduser()

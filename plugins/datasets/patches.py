@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 
 from sparseland import PluginConfig, register_dataset
 from sparseland.errors import check
-from sparseland.interfaces import SparselandDataModule
+from sparseland.interfaces import SparselandDataModule, contracts
 from sparseland.plugins.datasets.natural_images import check_image_split, load_image
 from sparseland.plugins.preprocess.patches import random_patches
 
@@ -29,8 +29,9 @@ class PatchesDatasetConfig(PluginConfig):
 
     def __post_init__(self) -> None:
         check(self.patch_size >= 2, "patch_size", f"must be >= 2, got {self.patch_size}")
+        values = vars(self)
         for key in ("n_train", "n_val", "n_test", "batch_size"):
-            check(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+            check(values[key] >= 1, key, f"must be >= 1, got {values[key]}")
         check_image_split(self.train_images, self.test_images)
 
 
@@ -49,10 +50,11 @@ class SignalDataset(Dataset[dict[str, torch.Tensor]]):
 
 @register_dataset("patches", config=PatchesDatasetConfig)
 class PatchesDataModule(SparselandDataModule):
+    provides = (contracts.PatchGeometry,)
     signal_kind = "vector"
 
     def setup(self, stage: str | None = None) -> None:
-        if getattr(self, "_ready", False):
+        if self._ready:
             return
         c = self.config
         gen = torch.Generator().manual_seed(c.seed)

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from sparseland import PluginConfig, register_dataset
 from sparseland.errors import check
-from sparseland.interfaces import SparselandDataModule
+from sparseland.interfaces import SparselandDataModule, contracts
 from sparseland.plugins.datasets.patches import SignalDataset
 
 
@@ -34,6 +34,7 @@ class SyntheticConfig(PluginConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        values = vars(self)
         for key in (
             "signal_dim",
             "n_atoms",
@@ -43,7 +44,7 @@ class SyntheticConfig(PluginConfig):
             "n_test",
             "batch_size",
         ):
-            check(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+            check(values[key] >= 1, key, f"must be >= 1, got {values[key]}")
         check(
             self.n_nonzero <= self.n_atoms,
             "n_nonzero",
@@ -73,10 +74,11 @@ def noise_std(clean: torch.Tensor, snr_db: float | None) -> float:
 
 @register_dataset("synthetic", config=SyntheticConfig)
 class SyntheticDataModule(SparselandDataModule):
+    provides = (contracts.GroundTruthDictionary,)
     signal_kind = "vector"
 
     def setup(self, stage: str | None = None) -> None:
-        if getattr(self, "_ready", False):
+        if self._ready:
             return
         c = self.config
         gen = torch.Generator().manual_seed(c.seed)

@@ -21,11 +21,12 @@ import torch
 from sparseland import PluginConfig, register_model, registry
 from sparseland.distributed import reduce_statistics
 from sparseland.errors import ConfigError, NonFiniteError, check
-from sparseland.interfaces import ModelContext, SparselandModule
+from sparseland.interfaces import ModelContext, SparselandModule, contracts
 from sparseland.learner_optimizer import LearnerOptimizer
-from sparseland.operators import LinearDictionary
+from sparseland.operators import LinearDictionary, MatrixOperator
 from sparseland.plugins.models.dictionary_init import INITS, initial_dictionary
 from sparseland.plugins.models.patch_denoising import denoise_with_patches
+from sparseland.problems import L0
 
 
 @dataclass
@@ -59,6 +60,8 @@ class DictionaryModelConfig(PluginConfig):
 
 @register_model("dictionary", config=DictionaryModelConfig)
 class DictionaryModel(SparselandModule):
+    provides = (contracts.Denoiser, contracts.WithDictionary, contracts.LearnedFromStart)
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         if spec["pursuit"] is None or spec["learner"] is None:
@@ -67,43 +70,32 @@ class DictionaryModel(SparselandModule):
                 "'dictionary' needs a pursuit and a learner",
                 "e.g. pursuit=fista learner=online",
             )
-        pursuit, model = spec["pursuit"], spec["model"]
-        k = getattr(pursuit, "k", None)
-        if isinstance(k, int) and k > model.n_atoms:
+        model, problem = spec["model"], spec.problem
+        if isinstance(problem, L0) and problem.k > model.n_atoms:
             raise ConfigError(
                 "pursuit.k",
-                f"{k} is more than the dictionary's {model.n_atoms} atoms (model.n_atoms)",
+                f"{problem.k} is more than the dictionary's {model.n_atoms} atoms (model.n_atoms)",
                 "lower pursuit.k or raise model.n_atoms",
             )
         dataset = spec["dataset"]
-        if dataset is not None and (
-            registry.get("dataset", dataset.name).cls.signal_kind_of(dataset) != "vector"  # type: ignore[attr-defined]
-        ):
+        dataset_cls: Any = None if dataset is None else registry.get("dataset", dataset.name).cls
+        if dataset_cls is not None and dataset_cls.signal_kind_of(dataset) != "vector":
             raise ConfigError(
                 "dataset",
                 f"model=dictionary codes vectors (patches); "
                 f"'{spec['dataset'].name}' gives whole images",
                 f"use one of {', '.join(_VECTOR_DATASETS())} or model=csc",
             )
-        task, pre = spec["task"], spec["preprocess"]
-        if task is not None and task.name == "recover" and pre is not None and pre.name != "none":
-            raise ConfigError(
-                "preprocess",
-                f"task=recover compares the atoms with the true dictionary, which '{pre.name}' "
-                "would transform",
-                "use preprocess=none",
-            )
-        if (
-            task is not None
-            and task.name == "denoise"
-            and pre is not None
-            and pre.name not in ("none", "dc")
-        ):
-            raise ConfigError(
-                "preprocess",
-                f"task=denoise bounds each patch's error by σ, which '{pre.name}' rescales",
-                "use preprocess=dc or preprocess=none",
-            )
+        pre = spec["preprocess"]
+        if pre is None:
+            return
+        model_needs, data_needs = spec.task_needs("model"), spec.task_needs("dataset")
+        if contracts.GroundTruthDictionary in data_needs:
+            # the atoms are compared with the data's dictionary: the signals must stay as made
+            _require_preprocessor(spec, contracts.Identity, "compares its atoms with the data's")
+        if contracts.Denoiser in model_needs:
+            # denoise_image bounds each patch's error by σ: the preprocessor must not rescale
+            _require_preprocessor(spec, contracts.ScalePreserving, "bounds patch errors by σ")
 
     def __init__(self, config: DictionaryModelConfig, context: ModelContext) -> None:
         super().__init__(config, context)
@@ -111,8 +103,8 @@ class DictionaryModel(SparselandModule):
         assert context.pursuit is not None and context.learner is not None
         self.pursuit, self.learner = context.pursuit, context.learner
         dm = context.datamodule
-        train = dm.splits["train"].x  # type: ignore[attr-defined]
-        gen = torch.Generator().manual_seed(int(getattr(dm.config, "seed", 0)))
+        train = dm.splits["train"].x
+        gen = torch.Generator().manual_seed(dm.seed)
         D = initial_dictionary(config.init, config.n_atoms, train, gen)
         self.dictionary = LinearDictionary(D)
         self.register_buffer("initial_dictionary", self.dictionary.weight.detach().clone())
@@ -120,7 +112,6 @@ class DictionaryModel(SparselandModule):
         for key, value in self.learner.init_state(self.dictionary.weight.detach()).items():
             self.register_buffer(f"learner_{key}", value)
             self._state_keys.append(key)
-        self.lam = float(getattr(self.pursuit.config, "lam", 0.0))
         self._val_sum = torch.zeros(())
         self._val_n = 0
         self._epoch_stats: dict[str, torch.Tensor] | None = None
@@ -130,7 +121,7 @@ class DictionaryModel(SparselandModule):
         return LearnerOptimizer(self.dictionary.weight, self.learner, self._learner_state)
 
     def _learner_state(self) -> dict[str, torch.Tensor]:
-        return {k: getattr(self, f"learner_{k}") for k in self._state_keys}
+        return {k: self.get_buffer(f"learner_{k}") for k in self._state_keys}
 
     # -- the hooks tasks use
     @property
@@ -146,14 +137,16 @@ class DictionaryModel(SparselandModule):
     def objective(
         self, x: torch.Tensor, codes: torch.Tensor, D: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """The objective of the pursuit's problem (the Lasso's, or ½‖x − D h‖² for L0...)."""
         D = self.D if D is None else D
-        residual = x - codes @ D.T
-        return 0.5 * residual.pow(2).sum(dim=1) + self.lam * codes.abs().sum(dim=1)
+        values: torch.Tensor = self.pursuit.problem.objective(x, MatrixOperator(D), codes)
+        return values
 
     @torch.no_grad()
     def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
         """The task ``denoise`` hook: code every overlapping patch within ε(σ), average them."""
-        shape = getattr(self.context.datamodule, "patch_shape", None)
+        dm = self.context.datamodule
+        shape = dm.patch_shape if isinstance(dm, contracts.PatchGeometry) else None
         if shape is None or shape[0] != shape[1]:
             raise ConfigError("dataset", "denoise_image needs square patches (patch_shape)")
         c = self.config
@@ -169,8 +162,10 @@ class DictionaryModel(SparselandModule):
         )
 
     def atoms(self) -> torch.Tensor | None:
-        shape = getattr(self.context.datamodule, "patch_shape", None)
-        return None if shape is None else self.D.T.reshape(-1, *shape)
+        dm = self.context.datamodule
+        if not isinstance(dm, contracts.PatchGeometry) or dm.patch_shape is None:
+            return None
+        return self.D.T.reshape(-1, *dm.patch_shape)
 
     # -- training
     def on_train_start(self) -> None:
@@ -203,16 +198,16 @@ class DictionaryModel(SparselandModule):
                 "diverged; lower the step size / learning rate or check the data for NaNs"
             )
         stats = self.learner.statistics(x, codes, D)
-        if getattr(self.learner, "accumulate_epoch", False):  # batch learners: one step per epoch
-            self._epoch_stats = self.learner.merge_statistics(self._epoch_stats, stats)  # type: ignore[attr-defined]
+        if self.learner.accumulate_epoch:  # batch learners: one step per epoch
+            self._epoch_stats = self.learner.merge_statistics(self._epoch_stats, stats)
             if not self._last_batch(batch_idx):
                 self._log_step(objective)
                 return
             stats, self._epoch_stats = self._epoch_stats, None
         optimizer = self.optimizers()
         assert not isinstance(optimizer, list)
-        optimizer.optimizer.statistics = reduce_statistics(stats, self.trainer)  # type: ignore[attr-defined]
-        optimizer.step()
+        reduced = reduce_statistics(stats, self.trainer)
+        optimizer.step(closure=lambda: reduced)  # the closure hands the learner its statistics
         self._log_step(objective)
 
     def _last_batch(self, batch_idx: int) -> bool:
@@ -247,8 +242,17 @@ class DictionaryModel(SparselandModule):
 
 
 def _VECTOR_DATASETS() -> list[str]:
-    return [
-        n
-        for n in registry.names("dataset")
-        if getattr(registry.get("dataset", n).cls, "signal_kind", "vector") == "vector"
-    ]
+    classes: dict[str, Any] = {n: registry.get("dataset", n).cls for n in registry.names("dataset")}
+    return [n for n, cls in classes.items() if cls.signal_kind == "vector"]
+
+
+def _require_preprocessor(spec: Any, capability: type, why: str) -> None:
+    """Refuse the run's preprocessor unless it provides ``capability`` (model dictionary)."""
+    contracts.require(
+        (capability,),
+        spec.capabilities("preprocess"),
+        f"model=dictionary {why} and so",
+        f"preprocess '{spec['preprocess'].name}'",
+        "preprocess",
+        [n for n in registry.names("preprocess") if spec.provides("preprocess", n, (capability,))],
+    )

@@ -4,10 +4,8 @@ Every overlapping p×p patch of the noisy image y is coded with an error-constra
     min ‖α‖₀  s.t.  ‖R y − D α‖₂ ≤ ε,   ε = C σ √(p²)   (C ≈ 1.15),
 and the image is the weighted average of the coded patches with the noisy image:
     x̂ = (λ I + Σ Rᵀ R)⁻¹ (λ y + Σ Rᵀ D α),   λ = ``noisy_weight`` / (255 σ)
-(the paper's λ = 30/σ for σ in grey levels). The pursuit is the batched OMP of
-plugins/models/batch_omp.py: it gives the same codes as the ``omp`` pursuit plugin (tested) but
-drops finished patches from the batch, which is ~5× faster here, where most patches of an
-image stop after one or two atoms and a few edge patches need many.
+(the paper's λ = 30/σ for σ in grey levels). The pursuit is the ``omp`` pursuit for the problem
+L0Error(ε), with at most p²/2 atoms per patch (the cap of Elad and Aharon's code).
 """
 
 from __future__ import annotations
@@ -18,9 +16,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from sparseland import registry
 from sparseland.interfaces import Preprocessor
-from sparseland.plugins.models.batch_omp import batch_omp
 from sparseland.plugins.preprocess.patches import extract_patches
+from sparseland.problems import L0Error
 
 Coder = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 CHUNK = 65536
@@ -28,7 +27,10 @@ CHUNK = 65536
 
 def error_constrained_coder(x: torch.Tensor, D: torch.Tensor, eps: float) -> torch.Tensor:
     """OMP until ‖x − D α‖₂ ≤ ε, at most m/2 atoms (the cap of Elad and Aharon's code)."""
-    return batch_omp(x, D, n_nonzero=max(1, x.shape[1] // 2), eps=eps)
+    cap = min(max(1, x.shape[1] // 2), D.shape[1])
+    pursuit = registry.build("pursuit", "omp", k=cap).with_problem(L0Error(eps))
+    codes: torch.Tensor = pursuit(x, D)
+    return codes
 
 
 def denoise_with_patches(

@@ -15,7 +15,7 @@ import torch
 
 from sparseland import PluginConfig, register_model
 from sparseland.errors import check
-from sparseland.interfaces import ModelContext, SparselandModule
+from sparseland.interfaces import ModelContext, SparselandModule, contracts
 
 
 class UntrainedModel(SparselandModule):
@@ -44,6 +44,8 @@ class TvConfig(PluginConfig):
 
 @register_model("tv", config=TvConfig)
 class TotalVariation(UntrainedModel):
+    provides = (contracts.Denoiser,)
+
     def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
         from skimage.restoration import denoise_tv_chambolle
 
@@ -71,6 +73,8 @@ class WaveletConfig(PluginConfig):
 
 @register_model("wavelet", config=WaveletConfig)
 class WaveletShrinkage(UntrainedModel):
+    provides = (contracts.Denoiser,)
+
     def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
         from skimage.restoration import denoise_wavelet
 

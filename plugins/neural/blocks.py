@@ -13,7 +13,7 @@ from torch import nn
 
 from sparseland import PluginConfig
 from sparseland.errors import ConfigError, ShapeError, check
-from sparseland.interfaces import SparselandModule
+from sparseland.interfaces import SparselandModule, contracts
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -96,16 +96,15 @@ class NeuralModule(SparselandModule):
         """Denoisers: images (n, C, H, W) → their estimates."""
         raise NotImplementedError
 
-    def denoise_in_eval_mode(self, noisy: torch.Tensor) -> torch.Tensor:
+    def denoise_in_eval_mode(self, noisy: torch.Tensor, self_ensemble: bool) -> torch.Tensor:
         """:func:`denoise_whole_image` with :meth:`restore` in eval mode (batch norm on its
-        running statistics), with the model's ``self_ensemble`` setting; the mode it found is
-        restored."""
+        running statistics), averaged over the 8 symmetries with ``self_ensemble``; the mode it
+        found is restored."""
         was_training = self.training
         self.eval()
         try:
-            ensemble = bool(getattr(self.config, "self_ensemble", False))
             return denoise_whole_image(
-                self.restore, noisy, device=self.device, self_ensemble=ensemble
+                self.restore, noisy, device=self.device, self_ensemble=self_ensemble
             )
         finally:
             self.train(was_training)
@@ -141,11 +140,6 @@ def as_images(x: torch.Tensor) -> torch.Tensor:
 def as_rows(x: torch.Tensor) -> torch.Tensor:
     """A batch as rows (n, d): images are flattened."""
     return x.reshape(x.shape[0], -1)
-
-
-def soft_threshold(v: torch.Tensor, theta: torch.Tensor | float) -> torch.Tensor:
-    """S_θ(v) = sign(v)·max(|v| − θ, 0), differentiable in v and θ (θ broadcast per unit)."""
-    return torch.sign(v) * torch.relu(v.abs() - theta)
 
 
 def denoising_pair(
@@ -190,8 +184,8 @@ def first_layer_filters(conv: nn.Conv2d) -> torch.Tensor:
 
 def input_is_corrupted(module: SparselandModule) -> bool:
     """Whether the run's preprocessor corrupts the signals (then ``raw`` holds the clean ones)."""
-    pre = getattr(module.context.datamodule, "preprocessor", None)
-    return bool(getattr(pre, "corrupts", False))
+    pre = module.context.datamodule.preprocessor
+    return pre is not None and pre.corrupts
 
 
 def psnr_db(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -253,8 +247,7 @@ def denoise_whole_image(
 def check_denoiser_data(model: str, spec: Any) -> None:
     """Denoisers here learn from clean signals (or corrupted/clean pairs): refuse training on
     the noisy test image itself, which would teach them to reproduce its noise."""
-    dataset = spec["dataset"]
-    if dataset is not None and getattr(dataset, "train_on", None) == "noisy":
+    if contracts.TrainsOnNoisy in spec.capabilities("dataset"):
         raise ConfigError(
             "dataset.train_on",
             f"model={model} learns to remove noise from clean training data (it adds the noise)",

@@ -20,7 +20,7 @@ from torch import nn
 
 from sparseland import register_model
 from sparseland.errors import ConfigError, check
-from sparseland.interfaces import ModelContext
+from sparseland.interfaces import ModelContext, contracts
 from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,
@@ -107,6 +107,13 @@ def dncnn(config: CnnConfig, channels: int) -> nn.Sequential:
 
 @register_model("cnn", config=CnnConfig)
 class Cnn(NeuralModule):
+    @classmethod
+    def capabilities(cls, config: Any = None) -> frozenset[type]:
+        if config is None:
+            return frozenset({contracts.Denoiser, contracts.Classifier})
+        denoiser = config.mode == "denoiser"
+        return frozenset({contracts.Denoiser if denoiser else contracts.Classifier})
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         from sparseland import registry
@@ -114,13 +121,16 @@ class Cnn(NeuralModule):
         if spec["model"].mode == "denoiser":
             check_denoiser_data("cnn", spec)
         elif spec["dataset"] is not None:
-            dataset = registry.get("dataset", spec["dataset"].name).cls
-            if not getattr(dataset, "has_labels", False):
-                raise ConfigError(
-                    "model.mode",
-                    f"a classifier needs labels and dataset '{spec['dataset'].name}' has none",
-                    "use dataset=digits or dataset=mnist, or model.mode=denoiser",
-                )
+            needs = (contracts.Labelled,)
+            contracts.require(
+                needs,
+                spec.capabilities("dataset"),
+                "model=cnn in classifier mode",
+                f"dataset '{spec['dataset'].name}'",
+                "model.mode",
+                [n for n in registry.names("dataset") if spec.provides("dataset", n, needs)]
+                + ["model.mode=denoiser"],
+            )
 
     def __init__(self, config: CnnConfig, context: ModelContext) -> None:
         super().__init__(config, context)
@@ -169,7 +179,7 @@ class Cnn(NeuralModule):
         noise level of its data (``model.sigma``), ``sigma`` is not an input."""
         if self.config.mode != "denoiser":
             raise ConfigError("model.mode", "this CNN is a classifier", "train model.mode=denoiser")
-        return self.denoise_in_eval_mode(noisy)
+        return self.denoise_in_eval_mode(noisy, self.config.self_ensemble)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
         if self.config.mode == "classifier":

@@ -19,7 +19,7 @@ from torch import nn
 
 from sparseland import register_model
 from sparseland.errors import check
-from sparseland.interfaces import ModelContext
+from sparseland.interfaces import ModelContext, contracts
 from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,
@@ -69,6 +69,8 @@ class DaeConfig(NeuralConfig):
 
 @register_model("dae", config=DaeConfig)
 class DenoisingAutoencoder(NeuralModule):
+    provides = (contracts.Denoiser,)
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         check_denoiser_data("dae", spec)
@@ -119,7 +121,7 @@ class DenoisingAutoencoder(NeuralModule):
         """Denoise one grey image (H, W) in [0, 1] (trained at the noise of its data)."""
         rows, self._rows = self._rows, False  # images out, whatever the training data
         try:
-            return self.denoise_in_eval_mode(noisy)
+            return self.denoise_in_eval_mode(noisy, self.config.self_ensemble)
         finally:
             self._rows = rows
 

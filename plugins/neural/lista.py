@@ -31,17 +31,19 @@ from torch import nn
 
 from sparseland import register_model
 from sparseland.errors import ConfigError, DataNotFoundError, check
-from sparseland.interfaces import ModelContext
+from sparseland.interfaces import ModelContext, contracts
+from sparseland.interfaces.contracts import PatchGeometry
+from sparseland.momentum import momentum_weights
 from sparseland.operators import MatrixOperator
 from sparseland.plugins.models.dictionary_init import INITS
-from sparseland.plugins.neural.blocks import NeuralConfig, NeuralModule, as_rows, soft_threshold
+from sparseland.plugins.neural.blocks import NeuralConfig, NeuralModule, as_rows
 from sparseland.plugins.neural.sparse_coding import (
     atoms_as_images,
     check_lasso_pursuit,
-    lasso_objective,
     lasso_pursuit,
     start_dictionary,
 )
+from sparseland.problems import soft_threshold
 
 TARGETS = ("fista", "lasso")
 THRESHOLDS = ("constant", "input_norm")
@@ -133,12 +135,7 @@ def fista_momenta(n_layers: int) -> torch.Tensor:
     """β_1, …, β_{T−1} of FISTA (Beck and Teboulle 2009, eq. 4.2–4.3): t_1 = 1,
     t_{j+1} = (1 + √(1 + 4t_j²))/2, β_j = (t_j − 1)/t_{j+1}; layer j + 1 extrapolates
     y = z_j + β_j (z_j − z_{j−1})."""
-    t, betas = 1.0, []
-    for _ in range(n_layers - 1):
-        t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        betas.append((t - 1.0) / t_next)
-        t = t_next
-    return torch.tensor(betas)
+    return torch.tensor(momentum_weights(n_layers - 1))
 
 
 class UnrolledIsta(nn.Module):
@@ -188,7 +185,7 @@ class UnrolledIsta(nn.Module):
         self.coupled, self.momentum, self.threshold = coupled, momentum, threshold
 
     def shrink(self, v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        return torch.relu(v - theta) if self.positive else soft_threshold(v, theta)
+        return soft_threshold(v, theta, self.positive)
 
     def forward(self, x: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         scale = x.norm(dim=1, keepdim=True) if self.threshold == "input_norm" else None
@@ -212,6 +209,7 @@ class UnrolledIsta(nn.Module):
 
 @register_model("lista", config=ListaConfig)
 class Lista(NeuralModule):
+    provides = (contracts.WithDictionary,)
     D: torch.Tensor  # the fixed dictionary (m × k), a buffer
 
     @staticmethod
@@ -220,7 +218,7 @@ class Lista(NeuralModule):
 
     def __init__(self, config: ListaConfig, context: ModelContext) -> None:
         super().__init__(config, context)
-        self.pursuit, self.lam = lasso_pursuit(context)
+        self.pursuit, self.problem = lasso_pursuit(context)
         dm = context.datamodule
         if config.dictionary:
             D = load_dictionary(config.dictionary)
@@ -234,18 +232,17 @@ class Lista(NeuralModule):
                 "use a dictionary learned on these signals",
             )
         self.register_buffer("D", D)
-        positive = bool(getattr(self.pursuit.config, "positive", False))
         self.network = UnrolledIsta(
             D,
-            self.lam,
+            self.problem.lam,
             config.n_layers,
             config.tied,
-            positive,
+            self.problem.positive,
             coupled=config.coupled,
             momentum=config.momentum,
             threshold=config.threshold,
         )
-        shape = tuple(getattr(dm, "patch_shape", None) or ())
+        shape = tuple(dm.patch_shape or ()) if isinstance(dm, PatchGeometry) else ()
         square = len(shape) == 2 and shape[0] == shape[1] and shape[0] * shape[1] == m
         self.square_side = shape[0] if square else 0
 
@@ -256,7 +253,7 @@ class Lista(NeuralModule):
         return codes @ self.D.T
 
     def objective(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        return lasso_objective(as_rows(x), codes, self.D, self.lam)
+        return self.problem.objective(as_rows(x), MatrixOperator(self.D), codes)
 
     def atoms(self) -> torch.Tensor | None:
         return atoms_as_images(self.D, self.context.datamodule)

@@ -23,16 +23,17 @@ from torch import nn
 
 from sparseland import register_model
 from sparseland.errors import check
-from sparseland.interfaces import ModelContext
+from sparseland.interfaces import ModelContext, contracts
+from sparseland.operators import MatrixOperator
 from sparseland.plugins.models.dictionary_init import INITS
-from sparseland.plugins.neural.blocks import NeuralConfig, NeuralModule, as_rows, soft_threshold
+from sparseland.plugins.neural.blocks import NeuralConfig, NeuralModule, as_rows
 from sparseland.plugins.neural.sparse_coding import (
     atoms_as_images,
     check_lasso_pursuit,
-    lasso_objective,
     lasso_pursuit,
     start_dictionary,
 )
+from sparseland.problems import soft_threshold
 
 ENCODERS = ("shrink", "tanh")
 
@@ -85,17 +86,19 @@ class PredictiveEncoder(nn.Module):
 
 @register_model("psd", config=PsdConfig)
 class PredictiveSparseDecomposition(NeuralModule):
+    provides = (contracts.WithDictionary,)
+
     @staticmethod
     def check_compatible(spec: Any) -> None:
         check_lasso_pursuit("psd", spec)
 
     def __init__(self, config: PsdConfig, context: ModelContext) -> None:
         super().__init__(config, context)
-        self.pursuit, self.lam = lasso_pursuit(context)
+        self.pursuit, self.problem = lasso_pursuit(context)
         D = start_dictionary(config.init, config.n_atoms, context.datamodule, config.seed)
         self.dictionary_weight = nn.Parameter(D.clone())
         self.register_buffer("dictionary_at_start", D.clone())
-        self.encoder = PredictiveEncoder(D, config.encoder, self.lam)
+        self.encoder = PredictiveEncoder(D, config.encoder, self.problem.lam)
 
     @property
     def D(self) -> torch.Tensor:
@@ -112,7 +115,7 @@ class PredictiveSparseDecomposition(NeuralModule):
         return codes @ self.D.detach().T
 
     def objective(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        return lasso_objective(as_rows(x), codes, self.D.detach(), self.lam)
+        return self.problem.objective(as_rows(x), MatrixOperator(self.D.detach()), codes)
 
     def atoms(self) -> torch.Tensor | None:
         return atoms_as_images(self.D, self.context.datamodule)
@@ -144,7 +147,7 @@ class PredictiveSparseDecomposition(NeuralModule):
         reconstruction = 0.5 * (x - z @ self.D.T).pow(2).sum(dim=1).mean()
         prediction_error = 0.5 * (z - prediction).pow(2).sum(dim=1).mean()
         loss = reconstruction + self.config.alpha * prediction_error
-        energy = loss.detach() + self.lam * z.abs().sum(dim=1).mean()
+        energy = loss.detach() + self.problem.penalty(z).mean()
         relative = (z - prediction.detach()).norm() / z.norm().clamp_min(1e-12)
         return loss, {
             "energy": energy,

@@ -1,5 +1,5 @@
-"""What the learned sparse encoders (PSD, LISTA) share: the run's Lasso pursuit, a starting
-dictionary, the Lasso objective and atoms as images."""
+"""What the learned sparse encoders (PSD, LISTA) share: the run's Lasso pursuit and its
+problem, a starting dictionary and atoms as images."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import torch
 
 from sparseland.errors import ConfigError
 from sparseland.interfaces import ModelContext, Pursuit, SparselandDataModule
+from sparseland.interfaces.contracts import PatchGeometry
 from sparseland.plugins.models.dictionary_init import initial_dictionary
+from sparseland.problems import Lasso
 
 
 def check_lasso_pursuit(model: str, spec: Any) -> None:
     """PSD and LISTA address the Lasso of the run's pursuit (its λ); refuse any other."""
     pursuit = spec["pursuit"]
-    if pursuit is None or not hasattr(pursuit, "lam"):
+    if pursuit is None or not isinstance(spec.problem, Lasso):
         name = "none" if pursuit is None else f"'{pursuit.name}'"
         raise ConfigError(
             "pursuit",
@@ -25,22 +27,22 @@ def check_lasso_pursuit(model: str, spec: Any) -> None:
         )
 
 
-def lasso_pursuit(context: ModelContext) -> tuple[Pursuit, float]:
-    """The run's pursuit and its λ."""
+def lasso_pursuit(context: ModelContext) -> tuple[Pursuit, Lasso]:
+    """The run's pursuit and the Lasso it solves."""
     pursuit = context.pursuit
-    if pursuit is None or not hasattr(pursuit.config, "lam"):
+    if pursuit is None or not isinstance(pursuit.problem, Lasso):
         raise ConfigError(
             "pursuit",
             "this model needs a Lasso pursuit (with lam)",
             "use pursuit=fista or pursuit=ista",
         )
-    return pursuit, float(pursuit.config.lam)
+    return pursuit, pursuit.problem
 
 
 def training_rows(dm: SparselandDataModule, limit: int = 20000) -> torch.Tensor:
     """Up to ``limit`` training signals as rows (n, d), for initialising a dictionary."""
-    splits = getattr(dm, "splits", None)
-    if splits is not None and "train" in splits and hasattr(splits["train"], "x"):
+    splits = dm.splits
+    if "train" in splits and hasattr(splits["train"], "x"):
         x = splits["train"].x[:limit]
     else:
         parts, count = [], 0
@@ -62,16 +64,9 @@ def start_dictionary(kind: str, n_atoms: int, dm: SparselandDataModule, seed: in
     return initial_dictionary(kind, n_atoms, training_rows(dm), gen)
 
 
-def lasso_objective(
-    x: torch.Tensor, codes: torch.Tensor, D: torch.Tensor, lam: float
-) -> torch.Tensor:
-    """½‖x − D h‖² + λ‖h‖₁ per signal (rows)."""
-    return 0.5 * (x - codes @ D.T).pow(2).sum(dim=1) + lam * codes.abs().sum(dim=1)
-
-
 def atoms_as_images(D: torch.Tensor, dm: SparselandDataModule) -> torch.Tensor | None:
     """Columns of ``D`` (m × k) as (k, h, w) images when the signals are square patches."""
-    shape = getattr(dm, "patch_shape", None)
+    shape = dm.patch_shape if isinstance(dm, PatchGeometry) else None
     if shape is None:
         side = math.isqrt(D.shape[0])
         if side * side != D.shape[0]:

@@ -19,12 +19,13 @@ import torch
 
 from sparseland import PluginConfig, register_preprocessor
 from sparseland.errors import ShapeError, check
-from sparseland.interfaces import Preprocessor
+from sparseland.interfaces import Preprocessor, contracts
 
 
 class Corruption(Preprocessor):
     #: The transformed signals are corrupted versions of ``raw`` (denoisers train on the pair).
     corrupts = True
+    provides = (contracts.Corruption,)
 
     def inverse_transform(self, y: torch.Tensor, raw: torch.Tensor | None = None) -> torch.Tensor:
         return y

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from sparseland import PluginConfig, register_preprocessor
-from sparseland.interfaces import Preprocessor
+from sparseland.interfaces import Preprocessor, contracts
 
 
 @dataclass
@@ -17,6 +17,8 @@ class DcConfig(PluginConfig):
 
 @register_preprocessor("dc", config=DcConfig)
 class RemoveDC(Preprocessor):
+    provides = (contracts.ScalePreserving,)
+
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         return x - x.mean(dim=1, keepdim=True)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from sparseland import PluginConfig, register_preprocessor
-from sparseland.interfaces import Preprocessor
+from sparseland.interfaces import Preprocessor, contracts
 
 
 @dataclass
@@ -17,6 +17,8 @@ class NoneConfig(PluginConfig):
 
 @register_preprocessor("none", config=NoneConfig)
 class Identity(Preprocessor):
+    provides = (contracts.Identity, contracts.ScalePreserving)
+
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         return x
 

@@ -35,10 +35,3 @@ def dense_matrix(op: LinearOperator, like: torch.Tensor) -> torch.Tensor:
             f"the dictionary must be a matrix of atoms (m × k), got {tuple(tensor.shape)}"
         )
     return tensor.to(dtype=like.dtype, device=like.device)
-
-
-def soft_threshold(v: torch.Tensor, tau: Any, positive: bool) -> torch.Tensor:
-    """S_τ(v) = sign(v)·max(|v| − τ, 0); non-negative: max(v − τ, 0) (a ReLU with bias −τ)."""
-    if positive:
-        return torch.clamp(v - tau, min=0.0)
-    return torch.sign(v) * torch.clamp(v.abs() - tau, min=0.0)

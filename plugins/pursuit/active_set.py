@@ -30,12 +30,13 @@ import torch
 
 from sparseland import convergence, register_pursuit
 from sparseland.errors import check
-from sparseland.interfaces import Pursuit, PursuitInfo
+from sparseland.interfaces import PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit._homotopy import homotopy
 from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
 from sparseland.plugins.pursuit.admm import Admm, AdmmConfig
-from sparseland.plugins.pursuit.proximal_gradient import LassoPursuitConfig
+from sparseland.plugins.pursuit.proximal_gradient import LassoPursuit, LassoPursuitConfig
+from sparseland.problems import Lasso
 
 WORK = torch.float64
 ROUNDING = 64 * torch.finfo(WORK).eps  # gap below this × ½‖x‖²: certified (rounding)
@@ -62,10 +63,11 @@ class ActiveSetConfig(LassoPursuitConfig):
 class _Problem:
     """The Lasso data in float64: D, G = DᵀD, λ, the sign constraint, and the usable atoms."""
 
-    def __init__(self, dictionary: torch.Tensor, lam: float, positive: bool) -> None:
+    def __init__(self, dictionary: torch.Tensor, lasso: Lasso) -> None:
         self.dictionary = dictionary
+        self.operator = MatrixOperator(dictionary)
         self.gram = dictionary.T @ dictionary
-        self.lam, self.positive = lam, positive
+        self.lasso, self.lam, self.positive = lasso, lasso.lam, lasso.positive
         diag = torch.diagonal(self.gram)
         self.usable = diag > 0  # an all-zero atom can never help (and would make G_SS singular)
         self.diag = torch.where(self.usable, diag, torch.ones_like(diag))
@@ -76,14 +78,8 @@ class _Problem:
         self, x: torch.Tensor, h: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-signal objective P(h), duality gap and correlations Dᵀ(x − D h)."""
-        residual = x - h @ self.dictionary.T
-        corr = residual @ self.dictionary
-        worst = corr.max(dim=1).values if self.positive else corr.abs().max(dim=1).values
-        scale = torch.clamp(self.lam / worst.clamp_min(torch.finfo(WORK).tiny), max=1.0)
-        nu = residual * scale[:, None]
-        primal = 0.5 * (residual * residual).sum(1) + self.lam * h.abs().sum(1)
-        dual = 0.5 * (x * x).sum(1) - 0.5 * ((x - nu) ** 2).sum(1)
-        return primal, primal - dual, corr
+        primal, gap, corr = self.lasso.objective_and_gap(x, self.operator, h)
+        return primal, gap, corr
 
     def violation(self, corr: torch.Tensor) -> torch.Tensor:
         v = corr if self.positive else corr.abs()
@@ -183,13 +179,15 @@ def _follow_path(
         )
 
 
-def _warm_start(x: Any, op: LinearOperator, cfg: ActiveSetConfig) -> torch.Tensor | None:
+def _warm_start(
+    x: Any, op: LinearOperator, cfg: ActiveSetConfig, problem: Lasso
+) -> torch.Tensor | None:
     if cfg.warm_start_iter == 0:
         return None
     admm = Admm(
         AdmmConfig(
-            lam=cfg.lam,
-            positive=cfg.positive,
+            lam=problem.lam,
+            positive=problem.positive,
             max_iter=cfg.warm_start_iter,
             tol=0.0,
             check_every=cfg.warm_start_iter,
@@ -221,7 +219,7 @@ def polish(
 
 
 @register_pursuit("active_set", config=ActiveSetConfig)
-class ActiveSet(Pursuit):
+class ActiveSet(LassoPursuit):
     needs_matrix = True
 
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
@@ -229,13 +227,13 @@ class ActiveSet(Pursuit):
         xt, backend = as_torch(x)
         fast = xt if xt.dtype in (torch.float32, torch.float64) else xt.float()
         x64 = xt.to(WORK)
-        problem = _Problem(dense_matrix(op, x64), cfg.lam, cfg.positive)
+        problem = _Problem(dense_matrix(op, x64), self.problem)
         if init is not None:
             h0 = as_torch(init)[0].to(WORK).clone()
         else:
-            start = _warm_start(fast, MatrixOperator(dense_matrix(op, fast)), cfg)
+            start = _warm_start(fast, MatrixOperator(dense_matrix(op, fast)), cfg, self.problem)
             h0 = torch.zeros_like(x64 @ problem.dictionary) if start is None else start.to(WORK)
-        if cfg.positive:
+        if problem.positive:
             h0 = h0.clamp(min=0.0)
         h0 = torch.where(problem.usable, h0, torch.zeros_like(h0))
         h, primal, gap, unsolved, passes = polish(x64, problem, h0, cfg)

@@ -29,17 +29,17 @@ import torch
 
 from sparseland import register_pursuit
 from sparseland.errors import check
-from sparseland.interfaces import Pursuit, PursuitInfo
-from sparseland.lasso import lasso_duality_gap
+from sparseland.interfaces import PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
 from sparseland.plugins.pursuit.proximal_gradient import (
+    LassoPursuit,
     LassoPursuitConfig,
     converged_fraction,
     report_convergence,
     unit_atoms,
-    zero_at_optimum,
 )
+from sparseland.problems import Lasso
 
 RHO_SCALE = 1.6  # ρ = RHO_SCALE·√(λ/s), see the module docstring
 
@@ -119,6 +119,7 @@ def admm_block(
     dictionary: torch.Tensor,
     init: torch.Tensor | None,
     cfg: AdmmConfig,
+    problem: Lasso,
     rho: float,
     h_update: _HUpdate,
     norms: torch.Tensor | None = None,
@@ -127,12 +128,12 @@ def admm_block(
     """ADMM on one block of signals: codes z, iterations run, worst relative change and the
     number of signals short of the tolerance. ``norms``: the atoms were rescaled to unit norm
     (see ``unit_atoms``), the threshold is λ/(ρ‖d_j‖) per atom; ``original``: the atoms as given."""
-    tau: Any = cfg.lam / rho if norms is None else cfg.lam / (rho * norms)
+    tau: Any = problem.lam / rho if norms is None else problem.lam / (rho * norms)
     alpha = cfg.relaxation
     # Signals whose codes are zero at the optimum are done at once: their stop test would
     # divide by ‖z‖ = 0.
     atoms = dictionary if original is None else original
-    done = zero_at_optimum(x @ atoms, cfg.lam, cfg.positive)
+    done = problem.zero_is_optimal(x @ atoms)
     if bool(done.all()):
         return x.new_zeros(x.shape[0], dictionary.shape[1]), 0, 0.0, 0
     offset = h_update.offset(x)
@@ -150,7 +151,9 @@ def admm_block(
         z_old = z
         h = h_update(z - u, offset)
         w = torch.lerp(z, h, alpha).add_(u)  # ĥ + u
-        if cfg.positive:
+        # z = S_τ(w) (the soft threshold of sparseland.problems) written as w − clip(w, −τ, τ),
+        # so that the clipped part is the new dual u = w − z in the same pass
+        if problem.positive:
             z = torch.clamp(w - tau, min=0.0)
             u = w.sub_(z)
         else:
@@ -168,14 +171,14 @@ def admm_block(
 
 
 @register_pursuit("admm", config=AdmmConfig)
-class Admm(Pursuit):
+class Admm(LassoPursuit):
     needs_matrix = True
 
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
         cfg: AdmmConfig = self.config  # type: ignore[assignment]
         xt, backend = as_torch(x)
         dictionary = dense_matrix(op, xt)
-        rho = cfg.rho if cfg.rho is not None else default_rho(xt, cfg.lam)
+        rho = cfg.rho if cfg.rho is not None else default_rho(xt, self.problem.lam)
         original = dictionary
         dictionary, norms = _unit_atoms(dictionary)
         h0 = None if init is None else as_torch(init)[0]
@@ -189,7 +192,7 @@ class Admm(Pursuit):
             rows = slice(start, start + block)
             init_rows = None if h0 is None else h0[rows]
             z, it, r, short = admm_block(
-                xt[rows], dictionary, init_rows, cfg, rho, h_update, norms, original
+                xt[rows], dictionary, init_rows, cfg, self.problem, rho, h_update, norms, original
             )
             codes.append(z)
             iterations, rel = max(iterations, it), max(rel, r)
@@ -202,7 +205,7 @@ class Admm(Pursuit):
         gap, worst = math.nan, rel
         if cfg.compute_gap:
             op_d = MatrixOperator(dictionary)
-            gaps = lasso_duality_gap(xt, op_d, z, cfg.lam, cfg.positive)
+            gaps = self.problem.duality_gap(xt, op_d, z)
             gap, worst = float(gaps.mean()), float(gaps.max())
         # iterations: the most any block ran; rel_change: the worst
         # max(‖z_k − z_{k−1}‖, ‖h − z‖)/‖z‖ at the last check.

@@ -19,16 +19,16 @@ from typing import Any
 import torch
 
 from sparseland import register_pursuit
-from sparseland.interfaces import Pursuit, PursuitInfo
-from sparseland.lasso import lasso_duality_gap
+from sparseland.interfaces import PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
-from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix, soft_threshold
+from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
 from sparseland.plugins.pursuit.proximal_gradient import (
+    LassoPursuit,
     LassoPursuitConfig,
     converged_fraction,
     report_convergence,
-    zero_at_optimum,
 )
+from sparseland.problems import soft_threshold
 
 
 @dataclass
@@ -38,11 +38,12 @@ class CodConfig(LassoPursuitConfig):
 
 
 @register_pursuit("cod", config=CodConfig)
-class Cod(Pursuit):
+class Cod(LassoPursuit):
     needs_matrix = True
 
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
         cfg: CodConfig = self.config  # type: ignore[assignment]
+        problem = self.problem
         xt, backend = as_torch(x)
         dictionary = dense_matrix(op, xt)
         gram = dictionary.T @ dictionary
@@ -54,7 +55,7 @@ class Cod(Pursuit):
             h = as_torch(init)[0].to(xt.dtype).clone()
         correlation = xt @ dictionary
         # signals whose codes are zero at the optimum are done at once (no test divides by ‖h‖)
-        done = zero_at_optimum(correlation, cfg.lam, cfg.positive)
+        done = problem.zero_is_optimal(correlation)
         if bool(done.all()):
             self.info = PursuitInfo(0, 0.0, 0.0, converged_fraction=1.0, max_gap=0.0)
             return back(torch.zeros_like(h), backend)
@@ -62,7 +63,7 @@ class Cod(Pursuit):
         rows = torch.arange(xt.shape[0], device=xt.device)
         rel, it, stalled = math.inf, 0, xt.shape[0]
         for it in range(1, cfg.max_iter + 1):
-            target = soft_threshold(b, cfg.lam, cfg.positive) / safe_diag
+            target = soft_threshold(b, problem.lam, problem.positive) / safe_diag
             move = target - h
             j = move.abs().argmax(dim=1)
             delta = move[rows, j]
@@ -80,7 +81,7 @@ class Cod(Pursuit):
         gap, worst = math.nan, rel
         if cfg.compute_gap:
             op_t = MatrixOperator(dictionary)
-            gaps = lasso_duality_gap(xt, op_t, h, cfg.lam, cfg.positive)
+            gaps = problem.duality_gap(xt, op_t, h)
             gap, worst = float(gaps.mean()), float(gaps.max())
         self.info = PursuitInfo(
             iterations=it,

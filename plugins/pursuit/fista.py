@@ -19,3 +19,8 @@ class FistaConfig(ProximalGradientConfig):
 @register_pursuit("fista", config=FistaConfig)
 class Fista(ProximalGradientPursuit):
     accelerate = True
+
+    @property
+    def restart(self) -> bool:  # type: ignore[override]
+        config: FistaConfig = self.config  # type: ignore[assignment]
+        return config.restart

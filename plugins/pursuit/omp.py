@@ -11,7 +11,7 @@ correlations are recomputed from scratch, α = α⁰ − G_{:,I} γ_I (as in the
 one fused gather-and-weighted-sum over the rows of the table [G; α⁰] (``embedding_bag``): s + 2
 rows of length n_atoms per signal with no intermediate written back; the last step skips it, as
 its correlations are never needed.
-Stopping, per signal: k atoms, or squared residual norm ≤ eps (whichever comes first).
+Stopping, per signal: k atoms, or residual norm ‖x − D h‖₂ ≤ eps (whichever comes first).
 The loop runs over the k selection steps only; every step is batched over the signals. On the
 CPU the signals go in blocks of ``CPU_BLOCK`` so that α and the table stay in cache, the per-signal
 k × k algebra is laid out signals-last (contiguous rows), and argmax |α| runs in numpy, whose
@@ -41,12 +41,13 @@ from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
 from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
+from sparseland.problems import L0, L0Error, Problem
 
 
 @dataclass
 class OmpConfig(PursuitConfig):
     k: int | None = 8  # sparsity target: at most k atoms per signal (None: up to min(m, n_atoms))
-    eps: float | None = None  # error target: stop a signal once ‖x − D h‖² ≤ eps
+    eps: float | None = None  # error target: stop a signal once ‖x − D h‖₂ ≤ eps
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -126,14 +127,15 @@ def batch_omp(
     eps: float | None,
     block: int | None = None,
 ) -> tuple[torch.Tensor, int, torch.Tensor]:
-    """Codes (n × n_atoms) with at most ``k`` non-zeros each, the number of steps run, and
-    the squared residual norms ‖x − D h‖² (n).
+    """Codes (n × n_atoms) with at most ``k`` non-zeros each (fewer for signals whose residual
+    norm reaches ``eps``), the number of steps run, and the squared residual norms ‖x − D h‖² (n).
 
     ``block``: signals per block (default: ``CPU_BLOCK`` scaled to the element size on the CPU,
     the whole batch elsewhere); the result does not depend on it.
     """
     n, n_atoms = x.shape[0], dictionary.shape[1]
     dtype, device = x.dtype, x.device
+    eps_sq = None if eps is None else eps * eps  # the loop tracks the squared residual
     # float64 on the CPU: a float32 copy of the table gives α for the selection (see above).
     mixed = device.type == "cpu" and dtype == torch.float64
     if block is None or block <= 0:
@@ -189,8 +191,8 @@ def batch_omp(
         error = (xb * xb).sum(dim=1)  # ‖residual‖² = ‖x‖² − Σ z_t²
         energy = error.clone()  # ‖x‖², the scale of the rounding level of α
         running = torch.ones(nb, dtype=torch.bool, device=device)
-        if eps is not None:
-            running &= error > eps
+        if eps_sq is not None:
+            running &= error > eps_sq
         for s in range(k):
             if not bool(running.any()):
                 break
@@ -235,8 +237,8 @@ def batch_omp(
             weights[1 : s + 2].addcmul_(inv[s, : s + 1], zs, value=-1.0)
             bag[s + 1] = j
             error -= zs * zs
-            if eps is not None:
-                running &= error > eps
+            if eps_sq is not None:
+                running &= error > eps_sq
             if s == k - 1:
                 break  # the correlations are not needed after the last atom
             # α = α⁰ − Σ_t γ_t G_{I_t,:}: one fused gather-and-sum over the rows of the table.
@@ -263,7 +265,16 @@ def batch_omp(
 
 @register_pursuit("omp", config=OmpConfig)
 class Omp(Pursuit):
+    """Solves L0(k), or L0Error(eps) with at most ``k`` atoms when both are set."""
+
     needs_matrix = True
+    solves = (L0, L0Error)
+
+    @classmethod
+    def problem_from(cls, config: Any) -> Problem:
+        if config.eps is not None:
+            return L0Error(config.eps)
+        return L0(config.k)
 
     def validate(self, x: Any, op: LinearOperator) -> None:
         super().validate(x, op)
@@ -281,10 +292,12 @@ class Omp(Pursuit):
         xt, backend = as_torch(x)
         dictionary = dense_matrix(op, xt)
         m, n_atoms = dictionary.shape
-        k = cfg.k if cfg.k is not None else min(m, n_atoms)
+        problem = self.problem
+        k = problem.k if isinstance(problem, L0) else (cfg.k or min(m, n_atoms))
+        eps = problem.eps if isinstance(problem, L0Error) else None
         # No more atoms than the rank of D allows (≤ min(m, n_atoms)): with k ≥ m the fit is
         # exact after at most rank-many atoms, and further ones would only fit rounding errors.
-        codes, steps, residual_sq = batch_omp(xt, dictionary, min(k, m, n_atoms), cfg.eps)
+        codes, steps, residual_sq = batch_omp(xt, dictionary, min(k, m, n_atoms), eps)
         rel = float((residual_sq.sqrt() / xt.detach().norm(dim=1).clamp_min(1e-30)).mean())
         # For OMP, rel_change reports the mean relative residual ‖x − Dh‖/‖x‖.
         self.info = PursuitInfo(iterations=steps, rel_change=rel, converged_fraction=1.0)

@@ -23,8 +23,9 @@ from sparseland.backend import namespace
 from sparseland.errors import check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.interfaces.pursuit import warn_not_converged
-from sparseland.lasso import lasso_duality_gap
+from sparseland.momentum import next_momentum
 from sparseland.operators import LinearOperator, MatrixOperator, array_device
+from sparseland.problems import Lasso, soft_threshold, soft_threshold_
 
 
 @dataclass
@@ -61,28 +62,8 @@ class ProximalGradientConfig(LassoPursuitConfig):
 UNEQUAL_NORMS = 1.01  # atoms whose norms differ by more than this ratio are rescaled
 
 
-def shrink(xp: Any, v: Any, tau: float, positive: bool) -> Any:
-    """Soft threshold S_τ(v) = sign(v)·max(|v| − τ, 0) = v − clip(v, −τ, τ) (two passes, exact).
-
-    Non-negative: max(v − τ, 0), a ReLU with bias −τ.
-    """
-    if positive:
-        return xp.clip(v - tau, min=0.0)
-    return v - xp.clip(v, min=-tau, max=tau)
-
-
 def _row_norms(xp: Any, a: Any) -> Any:
     return xp.linalg.vector_norm(xp.reshape(a, (a.shape[0], -1)), axis=1)
-
-
-def zero_at_optimum(correlation: Any, lam: float, positive: bool) -> Any:
-    """Per signal: is h = 0 a Lasso solution? (KKT at 0: ‖Dᵀx‖_∞ ≤ λ, or Dᵀx ≤ λ for h ≥ 0.)
-
-    Such signals are converged from the start: no stop test may divide by their ‖h‖ = 0.
-    """
-    xp = namespace(correlation)
-    flat = xp.reshape(correlation, (correlation.shape[0], -1))
-    return xp.max(flat if positive else xp.abs(flat), axis=1) <= lam
 
 
 def report_convergence(
@@ -144,6 +125,7 @@ def proximal_gradient(
     op: LinearOperator,
     init: Any | None,
     config: ProximalGradientConfig,
+    problem: Lasso,
     accelerate: bool,
     restart: bool = False,
 ) -> tuple[Any, PursuitInfo]:
@@ -151,20 +133,23 @@ def proximal_gradient(
     shape = op.code_shape(x)
     solve_op, norms = unit_atoms(op)
     correlation = solve_op.adjoint(x)
-    # h = 0 is optimal iff |d_jᵀx| ≤ λ for every atom: |d̃_jᵀx| ≤ λ/‖d_j‖ after the scaling
+    # h = 0 is optimal iff |d_jᵀx| ≤ λ for every atom: |d̃_jᵀx| ≤ λ/‖d_j‖ after the scaling.
+    # Such signals are converged from the start: no stop test may divide by their ‖h‖ = 0.
     original = correlation if norms is None else op.adjoint(x)  # not rounded by the rescaling
-    done = zero_at_optimum(original, config.lam, config.positive)
+    done = problem.zero_is_optimal(original)
     if bool(xp.all(done)):  # every code is zero at the optimum: nothing to iterate
         h = xp.zeros(shape, dtype=x.dtype, device=array_device(x))
         return h, PursuitInfo(0, 0.0, 0.0, converged_fraction=1.0, max_gap=0.0)
     step = config.step_scale / solve_op.lipschitz(x)
-    tau: Any = config.lam * step if norms is None else (config.lam * step) / norms
+    tau: Any = problem.lam * step if norms is None else (problem.lam * step) / norms
     # The gradient step y − (Dᵀ(D y) − Dᵀx)/L with 1/L folded into the small D y (n × m) and
     # Dᵀx/L computed once: two GEMMs and two passes over the codes per iteration.
     bias = correlation * step
     start = init if init is None or norms is None else init * norms
     loop = _torch_loop if _in_place_ok(x, solve_op, start) else _namespace_loop
-    h, it, change = loop(x, solve_op, start, bias, step, tau, config, accelerate, restart)
+    h, it, change = loop(
+        x, solve_op, start, bias, step, tau, config, problem.positive, accelerate, restart
+    )
     if norms is not None:
         h = h / norms
     change = xp.where(done, xp.zeros_like(change), change)
@@ -173,7 +158,7 @@ def proximal_gradient(
     report_convergence("fista" if accelerate else "ista", config, it, stalled, shape[0])
     gap, worst = math.nan, rel
     if config.compute_gap:
-        gaps = lasso_duality_gap(x, op, h, config.lam, config.positive)
+        gaps = problem.duality_gap(x, op, h)
         gap, worst = float(xp.mean(gaps)), float(xp.max(gaps))
     return h, PursuitInfo(
         iterations=it,
@@ -196,6 +181,7 @@ def _namespace_loop(
     step: float,
     threshold: Any,
     config: ProximalGradientConfig,
+    positive: bool,
     accelerate: bool,
     restart: bool,
 ) -> tuple[Any, int, Any]:
@@ -212,17 +198,14 @@ def _namespace_loop(
     it = 0
     for it in range(1, config.max_iter + 1):
         forward_step = y - op.adjoint(op.forward(y) * step) + bias
-        h_new = shrink(xp, forward_step, threshold, config.positive)
+        h_new = soft_threshold(forward_step, threshold, positive)
         if accelerate:
             diff = h_new - h
             if restart:
                 uphill = xp.sum(xp.reshape((y - h_new) * diff, (shape[0], -1)), axis=1)
                 t = xp.where(xp.reshape(uphill > 0, t.shape), xp.ones_like(t), t)
-                t_new = (1.0 + xp.sqrt(1.0 + 4.0 * t * t)) / 2.0
-            else:
-                t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-            y = h_new + ((t - 1.0) / t_new) * diff
-            t = t_new
+            t, beta = next_momentum(t)
+            y = h_new + beta * diff
         else:
             y = h_new
         if it % config.check_every == 0 or it == config.max_iter:
@@ -242,6 +225,7 @@ def _torch_loop(
     step: float,
     tau: Any,
     config: ProximalGradientConfig,
+    positive: bool,
     accelerate: bool,
     restart: bool,
 ) -> tuple[torch.Tensor, int, torch.Tensor]:
@@ -269,11 +253,7 @@ def _torch_loop(
         else:
             torch.sub(bias, op.adjoint(op.forward(y) * step), out=work)
         torch.add(y, work, out=h_new)
-        if config.positive:
-            h_new.sub_(tau).clamp_(min=0.0)
-        else:
-            torch.clamp(h_new, -tau, tau, out=work)  # τ: a number or one per atom
-            h_new.sub_(work)  # S_τ(v) = v − clip(v, −τ, τ)
+        soft_threshold_(h_new, tau, positive, work)  # τ: a number or one per atom
         torch.sub(h_new, h, out=work)  # the step h_k − h_{k−1}
         checking = it % config.check_every == 0 or it == config.max_iter
         if checking:
@@ -283,12 +263,11 @@ def _torch_loop(
                 # uphill momentum (y − h_k)ᵀ(h_k − h_{k−1}) > 0 resets t (y is free now)
                 uphill = y.sub_(h_new).mul_(work).reshape(h.shape[0], -1).sum(dim=1)
                 t = torch.where(uphill.reshape(t.shape) > 0, 1.0, t)
-                t_new: Any = (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0
-                torch.addcmul(h_new, (t - 1.0) / t_new, work, out=y)
+                t, beta = next_momentum(t)
+                torch.addcmul(h_new, beta, work, out=y)
             else:
-                t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-                torch.add(h_new, work, alpha=(t - 1.0) / t_new, out=y)
-            t = t_new
+                t, beta = next_momentum(t)
+                torch.add(h_new, work, alpha=beta, out=y)
         h, h_new = h_new, h
         if not accelerate:
             y = h
@@ -297,10 +276,24 @@ def _torch_loop(
     return h, it, change
 
 
-class ProximalGradientPursuit(Pursuit):
+class LassoPursuit(Pursuit):
+    """A pursuit for the Lasso: its problem is ``Lasso(lam, positive)`` from its config."""
+
+    solves = (Lasso,)
+    problem: Lasso
+
+    @classmethod
+    def problem_from(cls, config: Any) -> Lasso:
+        return Lasso(config.lam, config.positive)
+
+
+class ProximalGradientPursuit(LassoPursuit):
     accelerate = False
+    restart = False  # FISTA's adaptive restart (fista's config sets it)
 
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
-        restart = bool(getattr(self.config, "restart", False))
-        codes, self.info = proximal_gradient(x, op, init, self.config, self.accelerate, restart)  # type: ignore[arg-type]
+        config: ProximalGradientConfig = self.config  # type: ignore[assignment]
+        codes, self.info = proximal_gradient(
+            x, op, init, config, self.problem, self.accelerate, self.restart
+        )
         return codes

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sparseland import register_pursuit
-from sparseland.backend import namespace
-from sparseland.errors import ConfigError, check
+from sparseland.errors import check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
 from sparseland.plugins.pursuit._torch import as_torch, back
-from sparseland.plugins.pursuit.proximal_gradient import shrink
+from sparseland.problems import L0, L0Penalty, Lasso, Problem
 
 
 @dataclass
@@ -44,33 +43,24 @@ class ThresholdConfig(PursuitConfig):
 
 @register_pursuit("threshold", config=ThresholdConfig)
 class Threshold(Pursuit):
+    """One step: the problem's threshold (its prox at step 1) applied to c = Dᵀx."""
+
+    solves = (Lasso, L0, L0Penalty)
+
+    @classmethod
+    def problem_from(cls, config: Any) -> Problem:
+        if config.mode == "soft":
+            return Lasso(config.lam, config.positive)
+        if config.k > 0:
+            return L0(config.k, config.positive)
+        return L0Penalty(config.lam, config.positive)
+
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
-        xp = namespace(x)
-        cfg: ThresholdConfig = self.config  # type: ignore[assignment]
         c = op.adjoint(x)
-        if cfg.mode == "soft":
-            codes = shrink(xp, c, cfg.lam, cfg.positive)
-        elif cfg.k == 0:
-            score = c if cfg.positive else xp.abs(c)
-            codes = xp.where(score > cfg.lam, c, xp.zeros_like(c))
+        if isinstance(self.problem, L0):  # top-k runs in torch (topk, scatter)
+            ct, backend = as_torch(c)
+            codes = back(self.problem.prox(ct), backend)
         else:
-            codes = back(_top_k(as_torch(c)[0], cfg.k, cfg.positive), as_torch(c)[1])
+            codes = self.problem.prox(c)
         self.info = PursuitInfo(iterations=1, rel_change=0.0, converged_fraction=1.0, max_gap=0.0)
         return codes
-
-
-def _top_k(c: Any, k: int, positive: bool) -> Any:
-    flat = c.reshape(c.shape[0], -1)
-    if k > flat.shape[1]:
-        raise ConfigError(
-            "k",
-            f"{k} atoms asked of codes with {flat.shape[1]} entries",
-            f"use k <= {flat.shape[1]}",
-        )
-    score = flat.clamp(min=0.0) if positive else flat.abs()
-    index = score.topk(k, dim=1).indices
-    kept = flat.gather(1, index)
-    if positive:
-        kept = kept.clamp(min=0.0)
-    out = flat.new_zeros(flat.shape).scatter_(1, index, kept)
-    return out.reshape(c.shape)

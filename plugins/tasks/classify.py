@@ -19,6 +19,7 @@ import torch
 from sparseland import PluginConfig, register_task
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland.interfaces.contracts import Classifier, Labelled
 from sparseland.metrics import MetricSpec
 
 
@@ -65,27 +66,26 @@ def linear_accuracy(
 
 @register_task("classify", config=ClassifyConfig)
 class Classify(Task):
-    needs_labels = True
     declares = (
         MetricSpec("test/accuracy", "labels", "higher"),
         MetricSpec("test/accuracy_pixels", "labels", "higher"),
         MetricSpec("test/n_features", "codes", "neither"),
         MetricSpec("test/code_l0", "codes", "neither", "non-zeros"),
     )
+    needs_data = (Labelled,)
 
     def run(
         self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
     ) -> dict[str, float]:
-        if not getattr(datamodule, "has_labels", False):
+        if not datamodule.has_labels:
             raise ConfigError(
                 "task", "classify needs a labelled dataset", "use dataset=digits or mnist"
             )
-        classify = getattr(model, "classify", None)
         out: dict[str, float] = {}
-        if callable(classify):
+        if isinstance(model, Classifier):
             correct, total = 0, 0
             for batch in datamodule.test_dataloader():
-                predicted = classify(batch["x"].to(model.device)).cpu()
+                predicted = model.classify(batch["x"].to(model.device)).cpu()
                 correct += int((predicted == batch["y"]).sum())
                 total += int(batch["y"].shape[0])
             out["test/accuracy"] = correct / max(total, 1)

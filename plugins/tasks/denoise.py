@@ -1,13 +1,13 @@
 """Task ``denoise``: denoise a whole noisy image and score it against the clean one.
 
-Contract, for any model (patch dictionaries, CNNs, autoencoders, CSC):
-    the model defines ``denoise_image(noisy: Tensor (H, W), sigma: float) -> Tensor (H, W)``
-    where ``noisy`` is a grey image in [0, 1] units (not clipped), ``sigma`` the noise standard
-    deviation in the same units (σ/255), and the result the estimate of the clean image.
-The dataset provides ``noisy_image``, ``clean_image`` (H, W) and ``sigma`` (dataset
-``images``). Logged: ``test/psnr`` and ``test/ssim`` of the estimate (clipped to [0, 1]) on the
-whole image, ``test/psnr_noisy`` of the input and the gain ``test/psnr_gain``; artifacts
-``denoised.png`` and ``noisy.png``.
+Contract (sparseland.interfaces.contracts), for any model (patch dictionaries, CNNs,
+autoencoders, CSC): the model is a ``Denoiser``, ``denoise_image(noisy: Tensor (H, W), sigma:
+float) -> Tensor (H, W)`` where ``noisy`` is a grey image in [0, 1] units (not clipped),
+``sigma`` the noise standard deviation in the same units (σ/255), and the result the estimate
+of the clean image. The dataset provides a ``NoisyImage``: ``noisy_image``, ``clean_image``
+(H, W) and ``sigma`` (dataset ``images``). Logged: ``test/psnr`` and ``test/ssim`` of the
+estimate (clipped to [0, 1]) on the whole image, ``test/psnr_noisy`` of the input and the gain
+``test/psnr_gain``; artifacts ``denoised.png`` and ``noisy.png``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from sparseland import PluginConfig, metrics, register_task
 from sparseland.errors import ConfigError, ShapeError
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland.interfaces.contracts import Denoiser, NoisyImage, WithDictionary
 from sparseland.metrics import MetricSpec
 
 
@@ -39,28 +38,29 @@ class Denoise(Task):
         MetricSpec("test/denoise_time_s", "time", "lower", "s"),
         MetricSpec("test/coherence", "dictionary", "lower"),
     )
+    needs_model = (Denoiser,)
+    needs_data = (NoisyImage,)
 
     def run(
         self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
     ) -> dict[str, float]:
-        noisy = getattr(datamodule, "noisy_image", None)
-        clean = getattr(datamodule, "clean_image", None)
-        if noisy is None or clean is None:
+        if not isinstance(datamodule, NoisyImage):
             raise ConfigError(
                 "dataset",
-                f"task=denoise needs a noisy and a clean image and "
+                f"task=denoise needs a NoisyImage (a noisy and a clean image) and "
                 f"'{datamodule.config.name}' has none",
                 "use dataset=images",
             )
-        hook = getattr(model, "denoise_image", None)
-        if hook is None:
+        if not isinstance(model, Denoiser):
             raise ConfigError(
                 "model",
-                f"{type(model).__name__} has no denoise_image(noisy, sigma)",
+                f"task=denoise needs a Denoiser and {type(model).__name__} has no "
+                "denoise_image(noisy, sigma)",
                 "see plugins/tasks/denoise.py for the contract",
             )
+        noisy, clean = datamodule.noisy_image, datamodule.clean_image
         start = time.perf_counter()
-        estimate = hook(noisy, float(datamodule.sigma)).detach().float().cpu()  # type: ignore[attr-defined]
+        estimate = model.denoise_image(noisy, float(datamodule.sigma)).detach().float().cpu()
         elapsed = time.perf_counter() - start
         if estimate.shape != clean.shape:
             raise ShapeError(
@@ -77,9 +77,8 @@ class Denoise(Task):
             "test/psnr_gain": psnr - psnr_noisy,
             "test/denoise_time_s": elapsed,
         }
-        D = getattr(model, "D", None)
-        if isinstance(D, torch.Tensor):
-            out["test/coherence"] = metrics.mutual_coherence(D)
+        if isinstance(model, WithDictionary):
+            out["test/coherence"] = metrics.mutual_coherence(model.D)
         if self.config.log_images:
             tracker.log_image(estimate.numpy(), "denoised.png")
             tracker.log_image(noisy.clamp(0.0, 1.0).numpy(), "noisy.png")

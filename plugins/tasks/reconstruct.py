@@ -9,6 +9,7 @@ import torch
 
 from sparseland import PluginConfig, metrics, register_task
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland.interfaces.contracts import LearnedFromStart, WithDictionary
 from sparseland.metrics import MetricSpec
 
 
@@ -39,7 +40,7 @@ class Reconstruct(Task):
         self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
     ) -> dict[str, float]:
         xs, raws, codes_all, objectives, initial = [], [], [], [], []
-        D0 = getattr(model, "initial_dictionary", None)
+        start = model if isinstance(model, LearnedFromStart) else None
         for batch in datamodule.test_dataloader():
             x = batch["x"].to(model.device)
             codes = model.encode(x)
@@ -47,8 +48,9 @@ class Reconstruct(Task):
             raws.append(batch["raw"].to(model.device))
             codes_all.append(codes)
             objectives.append(model.objective(x, codes))
-            if D0 is not None:  # the same pursuit with the dictionary training started from
-                initial.append(model.objective(x, model.encode(x, D0), D0))  # type: ignore[call-arg]
+            if start is not None:  # the same pursuit with the dictionary training started from
+                D0 = start.initial_dictionary
+                initial.append(start.objective(x, start.encode(x, D0), D0))
         x, raw, codes = torch.cat(xs), torch.cat(raws), torch.cat(codes_all)
         x_hat = model.decode(codes)
         pre = datamodule.preprocessor
@@ -65,7 +67,6 @@ class Reconstruct(Task):
         }
         if initial:
             out["test/objective_initial"] = float(torch.cat(initial).mean())
-        D = getattr(model, "D", None)
-        if isinstance(D, torch.Tensor):
-            out["test/coherence"] = metrics.mutual_coherence(D)
+        if isinstance(model, WithDictionary):
+            out["test/coherence"] = metrics.mutual_coherence(model.D)
         return out

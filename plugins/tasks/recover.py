@@ -16,6 +16,7 @@ import torch
 from sparseland import PluginConfig, metrics, register_task
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
+from sparseland.interfaces.contracts import GroundTruthDictionary, WithDictionary
 from sparseland.metrics import MetricSpec
 
 
@@ -42,20 +43,22 @@ class Recover(Task):
         MetricSpec("test/coherence", "dictionary", "lower"),
         MetricSpec("test/objective", "preprocessed", "lower"),
     )
+    needs_model = (WithDictionary,)
+    needs_data = (GroundTruthDictionary,)
 
     def run(
         self, model: SparselandModule, datamodule: SparselandDataModule, tracker: Any
     ) -> dict[str, float]:
-        true = getattr(datamodule, "true_dictionary", None)
-        learned = getattr(model, "D", None)
-        if true is None:
+        if not isinstance(datamodule, GroundTruthDictionary):
             raise ConfigError(
                 "dataset",
                 f"task=recover needs a ground-truth dictionary and "
                 f"'{datamodule.config.name}' has none",
                 "use dataset=synthetic",
             )
-        if not isinstance(learned, torch.Tensor) or learned.shape[0] != true.shape[0]:
+        true = datamodule.true_dictionary
+        learned = model.D if isinstance(model, WithDictionary) else None
+        if learned is None or learned.shape[0] != true.shape[0]:
             raise ConfigError(
                 "model",
                 "task=recover needs a model with a matrix dictionary D "

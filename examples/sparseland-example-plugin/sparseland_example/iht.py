@@ -34,6 +34,7 @@ from sparseland.backend import namespace
 from sparseland.errors import check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator, array_device
+from sparseland.problems import L0
 
 SHRINK_C = 0.01  # c in the step acceptance test
 SHRINK_KAPPA = 2.0  # κ: the step shrinks by κ(1 − c) per rejection
@@ -85,6 +86,11 @@ def _sq_norms(xp: Any, a: Any) -> Any:
 @register_pursuit("example_iht", config=IhtConfig)
 class IterativeHardThresholding(Pursuit):
     config: IhtConfig
+    solves = (L0,)  # the problem it solves, built from its config
+
+    @classmethod
+    def problem_from(cls, config: Any) -> L0:
+        return L0(config.n_nonzero)
 
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
         c = self.config
