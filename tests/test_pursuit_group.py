@@ -75,7 +75,9 @@ def test_group_lasso_equals_scikit_learn_multitask_lasso(seed: int) -> None:
     x, d = _problem(seed)
     g, m = 6, d.shape[0]
     alpha = 0.05
-    pursuit = build("pursuit", "group_lasso", group_size=g, lam=alpha * m, max_iter=20000, tol=1e-12)
+    pursuit = build(
+        "pursuit", "group_lasso", group_size=g, lam=alpha * m, max_iter=20000, tol=1e-12
+    )
     codes = pursuit(torch.tensor(x), torch.tensor(d)).numpy()
     for i in range(0, x.shape[0], g):
         # MultiTaskLasso: min_W 1/(2 m) ‖Y − D W‖²_F + α Σ_j ‖W_j‖₂, Y = the group as columns

@@ -44,6 +44,24 @@ def simultaneous_omp(
 
     ``eps``: squared Frobenius error target per group (a scalar or one per group); None: k atoms.
     """
+    support, coefs, count = simultaneous_omp_support(x, dictionary, k, eps)
+    n_groups, g, _ = x.shape
+    codes = torch.zeros(n_groups, g, dictionary.shape[1], dtype=x.dtype, device=x.device)
+    mask = torch.arange(support.shape[1], device=x.device)[None] < count[:, None]
+    codes.scatter_add_(
+        2,
+        support[:, None, :].expand(-1, g, -1),
+        (coefs * mask[:, :, None]).transpose(1, 2),
+    )
+    return codes, count
+
+
+@torch.no_grad()
+def simultaneous_omp_support(
+    x: torch.Tensor, dictionary: torch.Tensor, k: int, eps: torch.Tensor | float | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The supports (G, k) in selection order, the codes on them (G, k, g) and the atom counts
+    (G,) of simultaneous OMP; entries past a group's count are meaningless."""
     n_groups, g, _ = x.shape
     n_atoms = dictionary.shape[1]
     k = max(0, min(k, n_atoms, dictionary.shape[0]))
@@ -88,14 +106,7 @@ def simultaneous_omp(
         active, gamma, idx = active[keep], gamma[keep], idx[keep]
         # residual correlations Dᵀ r_i = Dᵀ x_i − G_{:,I} γ_i
         corr = corr0[active] - (gram[:, idx].permute(1, 0, 2) @ gamma).transpose(1, 2)
-    codes = torch.zeros(n_groups, g, n_atoms, dtype=dtype, device=device)
-    mask = torch.arange(k, device=device)[None] < count[:, None]
-    codes.scatter_add_(
-        2,
-        support[:, None, :].expand(-1, g, -1),
-        (coefs * mask[:, :, None]).transpose(1, 2),
-    )
-    return codes, count
+    return support, coefs, count
 
 
 def group_soft_threshold(a: torch.Tensor, tau: float) -> torch.Tensor:
@@ -121,7 +132,7 @@ def group_lasso(
     tau = lam / lipschitz
     a = torch.zeros_like(corr0) if init is None else init.clone()
     y, t = a.clone(), 1.0
-    it = 0
+    iterations = max_iter
     for it in range(1, max_iter + 1):
         grad = y @ gram - corr0  # ∂/∂A ½‖X − A Dᵀ‖² = A G − X D
         a_next = group_soft_threshold(y - grad / lipschitz, tau)
@@ -131,5 +142,6 @@ def group_lasso(
         scale = a_next.flatten(1).norm(dim=1).clamp_min(1e-30)
         a, t = a_next, t_next
         if bool((change <= tol * scale).all()):
+            iterations = it
             break
-    return a, it
+    return a, iterations

@@ -49,6 +49,8 @@ class GroupLasso(Pursuit):
             groups, dictionary, cfg.lam, cfg.max_iter, cfg.tol, init=start
         )
         if iterations >= cfg.max_iter:
-            warn_not_converged("group_lasso", groups.shape[0], groups.shape[0], cfg.max_iter, cfg.tol)
+            warn_not_converged(
+                "group_lasso", groups.shape[0], groups.shape[0], cfg.max_iter, cfg.tol
+            )
         self.info = PursuitInfo(iterations=iterations)
         return back(codes.reshape(xt.shape[0], -1), backend)
