@@ -31,14 +31,44 @@ def dct_matrix(size: int, dtype: torch.dtype, device: torch.device) -> torch.Ten
     return t
 
 
+def separable_dct(patch_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The orthonormal 2-D DCT of p×p patches (p² × p²), rows the basis vectors (DC first)."""
+    t = dct_matrix(patch_size, dtype, device)
+    return torch.kron(t, t)
+
+
+def _shrink(
+    noisy: torch.Tensor, pilot: torch.Tensor, q: torch.Tensor, live: torch.Tensor, sigma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wiener-shrink the group spectra on the orthonormal rows ``q`` ((G,) k × n or k × n)."""
+    m = noisy.shape[1]
+    t = dct_matrix(m, noisy.dtype, noisy.device)
+    z = t @ (noisy @ q.transpose(-1, -2))  # (G, m, k): group spectrum of the noisy group
+    zp = t @ (pilot @ q.transpose(-1, -2))
+    power = zp * zp
+    shrink = power / (power + sigma * sigma) * live[..., None, :]
+    patches = (t.T @ (shrink * z)) @ q
+    weight = 1.0 / shrink.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
+    return patches, weight
+
+
 @torch.no_grad()
 def wiener_groups(
-    noisy: torch.Tensor, pilot: torch.Tensor, D: torch.Tensor, sigma: float, gain: float
+    noisy: torch.Tensor,
+    pilot: torch.Tensor,
+    D: torch.Tensor | None,
+    sigma: float,
+    gain: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Filtered patches (G, m, n) of the groups ``noisy`` (G, m, n) with the ``pilot`` groups,
-    and the aggregation weight of each group (G,)."""
+    and the aggregation weight of each group (G,). ``D`` None: the complete 2-D DCT instead of
+    atoms chosen from a dictionary."""
     n_groups, m, n = noisy.shape
     dtype, device = noisy.dtype, noisy.device
+    if D is None:
+        side = math.isqrt(n)
+        live = torch.ones(n, dtype=dtype, device=device)
+        return _shrink(noisy, pilot, separable_dct(side, dtype, device), live, sigma)
     pilot_ac = pilot - pilot.mean(dim=2, keepdim=True)
     eps = (gain * sigma) ** 2 * n * m
     support, _, count = simultaneous_omp_support(pilot_ac, D, n - 1, eps)
@@ -53,12 +83,4 @@ def wiener_groups(
     chol, _ = torch.linalg.cholesky_ex(gram)
     # Q = L⁻¹ B (rows orthonormal on the live slots)
     q = torch.linalg.solve_triangular(chol, basis, upper=False)
-    t = dct_matrix(m, dtype, device)
-    z = t @ (noisy @ q.transpose(1, 2))  # (G, m, 1 + k): group spectrum of the noisy group
-    zp = t @ (pilot @ q.transpose(1, 2))
-    power = zp * zp
-    shrink = power / (power + sigma * sigma) * live[:, None, :]
-    filtered = t.T @ (shrink * z)
-    patches = filtered @ q
-    weight = 1.0 / shrink.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
-    return patches, weight
+    return _shrink(noisy, pilot, q, live.to(dtype), sigma)

@@ -37,9 +37,10 @@ class NonlocalSettings:
     group_size: int = 16
     window: int = 10  # search ±window pixels around each reference patch
     step: int = 3  # reference patches on a grid of this step
-    gain: float = 1.0  # first stage: ε = (gain σ)² n m
+    gain: float = 0.9  # first stage: ε = (gain σ)² n m
     gain2: float = 0.1  # second stage: ε of the pilot's support
     wiener: bool = True  # second stage: collaborative Wiener filter (else: code the noisy again)
+    wiener_basis: str = "dct"  # "dct": the complete 2-D DCT; "atoms": SOMP's atoms for the pilot
     noisy_weight: float = 0.0
     stages: int = 2
 
@@ -76,7 +77,8 @@ def code_groups(
         idx = flat[start : start + GROUP_CHUNK]
         group = patches[idx]  # (G, m, n)
         if wiener:
-            estimate, group_weight = wiener_groups(group, pilots[idx], D, sigma, gain)
+            atoms = D if settings.wiener_basis == "atoms" else None
+            estimate, group_weight = wiener_groups(group, pilots[idx], atoms, sigma, gain)
         else:
             dc = group.mean(dim=2, keepdim=True)
             codes, count = simultaneous_omp(group - dc, D, max(1, n // 2), eps)

@@ -23,8 +23,14 @@ class NonlocalDictionaryConfig(DictionaryModelConfig):
     group_size: int = 16  # patches per group
     search_window: int = 10  # block matching within ±search_window pixels
     reference_step: int = 3  # reference patches on a grid of this step
-    group_gain: float = 1.0  # stage 1: a group's ε = (group_gain σ)² · pixels · patches
-    pilot_gain: float = 0.1  # stage 2: ε of the support fitted to the first estimate
+    # stage 1: a group's ε = (group_gain σ)² · pixels · patches (camera σ = 25, full image:
+    # 0.9 → 29.71 dB after stage 2, 1.0 → 29.67, 0.8 → 28.66)
+    group_gain: float = 0.9
+    # stage 2 basis: "dct", the complete 2-D DCT; "atoms", the atoms simultaneous OMP picks
+    # for the first estimate's group within ε = (pilot_gain σ)² · pixels · patches (camera
+    # σ = 25: 29.67 dB with "atoms" in 285 s, 29.67 with "dct" in 25 s)
+    wiener_basis: str = "dct"
+    pilot_gain: float = 0.1
     stages: int = 2  # 1: group coding only; 2: + collaborative Wiener on the first estimate
 
     def __post_init__(self) -> None:
@@ -37,6 +43,12 @@ class NonlocalDictionaryConfig(DictionaryModelConfig):
         check(self.group_gain > 0, "group_gain", f"must be > 0, got {self.group_gain}")
         check(self.pilot_gain >= 0, "pilot_gain", f"must be >= 0, got {self.pilot_gain}")
         check(self.stages in (1, 2), "stages", f"must be 1 or 2, got {self.stages}")
+        check(
+            self.wiener_basis in ("dct", "atoms"),
+            "wiener_basis",
+            f"'{self.wiener_basis}' is not a basis",
+            "choose dct or atoms",
+        )
 
 
 @register_model("nonlocal_dictionary", config=NonlocalDictionaryConfig)
@@ -54,6 +66,7 @@ class NonlocalDictionaryModel(DictionaryModel):
             step=c.reference_step,
             gain=c.group_gain,
             gain2=c.pilot_gain,
+            wiener_basis=c.wiener_basis,
             noisy_weight=c.denoise_noisy_weight,
             stages=c.stages,
         )
