@@ -1,0 +1,118 @@
+"""The non-local sparse denoiser: block matching against a brute-force search, the
+collaborative stage against a least-squares projection, and the whole method against plain
+K-SVD denoising on the same image and dictionary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sparseland import metrics
+from sparseland.operators import dct_dictionary
+from sparseland.plugins.datasets.natural_images import load_image
+from sparseland.plugins.models.block_matching import match_blocks
+from sparseland.plugins.models.collaborative_wiener import dct_matrix, wiener_groups
+from sparseland.plugins.models.nonlocal_denoising import NonlocalSettings, denoise_nonlocal
+from sparseland.plugins.models.patch_denoising import denoise_with_patches
+from sparseland.plugins.pursuit.group_coding import simultaneous_omp_support
+from sparseland.runner import run
+
+
+def test_block_matching_finds_the_nearest_patches_of_a_brute_force_search() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.random((14, 17))
+    p, m, window, step = 3, 5, 3, 4
+    flat, dist = match_blocks(torch.tensor(image), p, m, window, step)
+    rows, cols = 14 - p + 1, 17 - p + 1
+    refs = [(r, c) for r in [0, 4, 8, 11] for c in [0, 4, 8, 12, 14]]
+    assert flat.shape == (len(refs), m)
+    for i, (r, c) in enumerate(refs):
+        ref = image[r : r + p, c : c + p]
+        found = {}
+        for a in range(max(0, r - window), min(rows, r + window + 1)):
+            for b in range(max(0, c - window), min(cols, c + window + 1)):
+                found[a * cols + b] = float(((image[a : a + p, b : b + p] - ref) ** 2).sum())
+        expected = sorted(found.values())[:m]
+        assert int(flat[i, 0]) == r * cols + c  # the reference first
+        np.testing.assert_allclose(dist[i].numpy(), expected, atol=1e-12)
+        np.testing.assert_allclose([found[int(j)] for j in flat[i]], expected, atol=1e-12)
+
+
+def test_collaborative_stage_without_noise_projects_onto_the_chosen_atoms() -> None:
+    """σ = 0: every Wiener factor is 1, so each patch is its least-squares projection onto the
+    constant atom and the atoms simultaneous OMP chose for the pilot."""
+    gen = torch.Generator().manual_seed(0)
+    D = dct_dictionary(4, 32).double()
+    noisy = torch.randn(6, 8, 16, generator=gen, dtype=torch.float64)
+    pilot = noisy + 0.1 * torch.randn(noisy.shape, generator=gen, dtype=torch.float64)
+    patches, weight = wiener_groups(noisy, pilot, D, sigma=0.0, gain=1.0)
+    assert torch.all(weight > 0)
+    # the projection, computed independently per patch with numpy's lstsq
+    support, _, count = simultaneous_omp_support(pilot - pilot.mean(2, keepdim=True), D, 15, 0.0)
+    for g in range(noisy.shape[0]):
+        basis = np.column_stack([np.ones(16) / 4, D.numpy()[:, support[g, : int(count[g])]]])
+        coef, *_ = np.linalg.lstsq(basis, noisy[g].numpy().T, rcond=None)
+        np.testing.assert_allclose(patches[g].numpy(), (basis @ coef).T, atol=1e-9)
+
+
+def test_dct_matrix_is_orthonormal() -> None:
+    t = dct_matrix(16, torch.float64, torch.device("cpu"))
+    torch.testing.assert_close(t @ t.T, torch.eye(16, dtype=torch.float64))
+
+
+def _noisy_crop(size: int, sigma: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    clean = load_image("camera")[150 : 150 + size, 150 : 150 + size]
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
+    return clean, clean + sigma * noise
+
+
+def test_nonlocal_beats_patchwise_coding_with_the_same_dictionary() -> None:
+    sigma = 25 / 255
+    clean, noisy = _noisy_crop(64, sigma)
+    D = dct_dictionary(8, 256)
+    patchwise = denoise_with_patches(noisy, sigma, D, 8)
+    one_stage = denoise_nonlocal(noisy, sigma, D, 8, NonlocalSettings(stages=1))
+    two_stages = denoise_nonlocal(noisy, sigma, D, 8)
+    psnr = [
+        float(metrics.psnr(clean, x.clamp(0, 1), 1.0)) for x in (patchwise, one_stage, two_stages)
+    ]
+    assert psnr[1] > psnr[0] + 0.2, psnr
+    assert psnr[2] > psnr[1] + 0.3, psnr
+
+
+def _crop_file(tmp_path: Path, size: int) -> Path:
+    from PIL import Image
+
+    crop = (load_image("camera")[150 : 150 + size, 150 : 150 + size].numpy() * 255).round()
+    path = tmp_path / "crop.png"
+    Image.fromarray(crop.astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_nonlocal_recipe_beats_the_ksvd_recipe_on_the_same_image(
+    make_config, tmp_path: Path
+) -> None:
+    image = _crop_file(tmp_path, 64)
+    results = {}
+    for recipe in ("denoise_ksvd", "denoise_nonlocal"):
+        cfg = make_config(
+            f"recipe={recipe}",
+            "dataset=images",
+            f"dataset.image={image}",
+            "dataset.sigma=25",
+            "dataset.n_train=2000",
+            "dataset.n_val=200",
+            "dataset.batch_size=1000",
+            "task=denoise",
+            "task.log_images=false",
+            "trainer.max_epochs=3",
+            "model.n_atoms=128",
+            f"logger.experiment={recipe}",
+            small=False,
+        )
+        results[recipe] = run(cfg, run_dir=tmp_path / recipe)["test/psnr"]
+    assert results["denoise_nonlocal"] > results["denoise_ksvd"] + 0.5, results
