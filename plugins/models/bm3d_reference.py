@@ -11,7 +11,7 @@ import torch
 
 from sparseland import PluginConfig, register_model
 from sparseland.errors import ConfigError, check
-from sparseland.interfaces import ModelContext
+from sparseland.interfaces import ModelContext, contracts
 from sparseland.plugins.models.reference import UntrainedModel
 
 STAGES = ("all", "hard")
@@ -44,6 +44,8 @@ def load_bm3d() -> Any:
 
 @register_model("bm3d", config=Bm3dConfig)
 class Bm3dReference(UntrainedModel):
+    provides = (contracts.Denoiser,)
+
     def __init__(self, config: Bm3dConfig, context: ModelContext) -> None:
         super().__init__(config, context)
         load_bm3d()  # a missing package fails the run before anything else is done

@@ -18,11 +18,10 @@ by FISTA (Beck and Teboulle 2009) with the group soft threshold
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from sparseland.errors import ShapeError
+from sparseland.momentum import next_momentum
 
 
 def as_groups(x: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -136,8 +135,8 @@ def group_lasso(
     for it in range(1, max_iter + 1):
         grad = y @ gram - corr0  # ∂/∂A ½‖X − A Dᵀ‖² = A G − X D
         a_next = group_soft_threshold(y - grad / lipschitz, tau)
-        t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        y = a_next + ((t - 1.0) / t_next) * (a_next - a)
+        t_next, beta = next_momentum(t)
+        y = a_next + beta * (a_next - a)
         change = (a_next - a).flatten(1).norm(dim=1)
         scale = a_next.flatten(1).norm(dim=1).clamp_min(1e-30)
         a, t = a_next, t_next
