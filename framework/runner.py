@@ -25,6 +25,7 @@ from sparseland.guards import DivergenceGuard
 from sparseland.images import atoms_grid
 from sparseland.interfaces import ModelContext, SparselandDataModule, SparselandModule, Task
 from sparseland.spec import RunSpec, validate
+from sparseland.threads import apply_threads
 from sparseland.tracking import Tracker, flatten_config, open_store, resolve_tracking_uri
 from sparseland.tracking.checkpoints import UploadingCheckpoint, is_run_id, restore_run
 from sparseland.tracking.fingerprint import TAG as HASH_TAG
@@ -58,6 +59,7 @@ class Built:
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
     """Run the job ``cfg`` (a composed Hydra config); return its ``test/*`` metrics."""
     spec = validate(cfg)
+    threads = apply_threads(cfg.get("threads", "auto"))  # a parallel job's share of the cores
     job = _job_info(cfg, run_dir)
     resume = cfg.get("resume")
     if is_run_id(resume):  # resume=<run id>: the checkpoint comes from the tracking store
@@ -88,6 +90,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
             return {k: v for k, v in done.data.metrics.items() if k.startswith("test/")}
     tracker = _open_run(client, experiment_id, cfg, job, resume_dir, digest, uri)
     log.info("run %s in %s", tracker.run_id, job.run_dir)
+    tracker.log_params({"threads.used": str(threads)})
     try:
         metrics = _train_and_evaluate(cfg, built, job.run_dir, tracker)
     except BaseException as exc:
