@@ -33,11 +33,13 @@ from sparseland.tracking.fingerprint import config_hash, find_finished
 from sparseland.tracking.journal import Journal
 from sparseland.tracking.lightning_logger import TrackerLogger
 from sparseland.tracking.model_logging import log_run_model
+from sparseland.tracking.null import NullTracker
 from sparseland.tracking.sweep import parent_file
 
 log = logging.getLogger("sparseland")
 _STRATEGIES = distributed.StatisticsDDPStrategy  # importing the module registers trainer=ddp's
 RUN_ID_FILE = "mlflow_run_id.txt"
+RUN_NAME_MAX = 250
 
 
 @dataclass
@@ -70,6 +72,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
         job.run_dir = resume_dir
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     built = _build(spec)  # data errors (missing file, patch larger than image) surface here
+    if distributed.launched_rank() > 0:  # another process of a multi-node run: rank 0 records
+        return _train_and_evaluate(cfg, built, job.run_dir, NullTracker())
 
     outputs = cfg.paths.outputs
     uri = resolve_tracking_uri(cfg.logger.tracking_uri, outputs)
@@ -239,6 +243,8 @@ def _job_info(cfg: DictConfig, run_dir: str | Path | None) -> Job:
         stamp = datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
         run_dir = Path(cfg.paths.outputs) / "runs" / stamp
     name = name or "-".join(str(cfg[g].name) for g in ("model", "pursuit") if cfg.get(g))
+    # MLflow's database column holds 250 characters (PostgreSQL refuses more; SQLite does not).
+    name = name if len(name) <= RUN_NAME_MAX else name[: RUN_NAME_MAX - 3] + "..."
     return Job(Path(run_dir).resolve(), name, parent, in_sweep)
 
 

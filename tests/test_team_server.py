@@ -39,6 +39,7 @@ TINY = [
     "logger.log_model=false",
 ]
 JOBS = 32
+CRASH_JOBS = 12
 
 
 def free_port() -> int:
@@ -71,9 +72,11 @@ def sparseland(*args: str, cwd: Path, uri: str) -> subprocess.Popen[str]:
     )
 
 
-def joblib_sweep(experiment: str, cwd: Path, uri: str, *extra: str) -> subprocess.Popen[str]:
+def joblib_sweep(
+    experiment: str, jobs: int, cwd: Path, uri: str, *extra: str
+) -> subprocess.Popen[str]:
     return sparseland(
-        f"seed=range({JOBS})",
+        f"seed=range({jobs})",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=4",
         f"logger.experiment={experiment}",
@@ -89,20 +92,11 @@ def finish(proc: subprocess.Popen[str]) -> str:
     return output
 
 
-def sweep_runs(client: MlflowClient, experiment: str) -> tuple[list, list]:
-    found = client.get_experiment_by_name(experiment)
-    assert found is not None
-    runs = client.search_runs([found.experiment_id], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("sparseland.kind") == "sweep"]
-    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return parents, kids
-
-
-def check_every_job_once(client: MlflowClient, experiment: str, output: str) -> list:
+def check_every_job_once(client: MlflowClient, experiment: str, jobs: int, output: str) -> list:
     parents, kids = sweep_runs(client, experiment)
     assert len(parents) == 1, output[-3000:]
     seeds = sorted(int(k.data.params["seed"]) for k in kids)
-    assert seeds == list(range(JOBS)), output[-3000:]  # every job once
+    assert seeds == list(range(jobs)), output[-3000:]  # every job once
     assert {k.data.tags["mlflow.parentRunId"] for k in kids} == {parents[0].info.run_id}
     assert all(k.info.status == "FINISHED" for k in kids)
     for kid in kids:
@@ -111,9 +105,9 @@ def check_every_job_once(client: MlflowClient, experiment: str, output: str) -> 
 
 
 def test_joblib_sweep_lands_in_postgres(team: TeamServer, tmp_path: Path) -> None:
-    output = finish(joblib_sweep("team", tmp_path, team.uri))
+    output = finish(joblib_sweep("team", JOBS, tmp_path, team.uri))
     client = MlflowClient(team.uri)
-    kids = check_every_job_once(client, "team", output)
+    kids = check_every_job_once(client, "team", JOBS, output)
     # Four workers on this machine's cores: each job ran on its share of them.
     share = str(max(1, available_cores() // 4))
     assert {k.data.params["threads.used"] for k in kids} == {share}
@@ -123,7 +117,7 @@ def test_joblib_sweep_lands_in_postgres(team: TeamServer, tmp_path: Path) -> Non
 def test_server_crash_mid_sweep_loses_nothing(team: TeamServer, tmp_path: Path) -> None:
     """Jobs journal what the server cannot take (logger.offline=true) and go on;
     ``sparseland-sync`` uploads the journals once the server is back."""
-    proc = joblib_sweep("crash", tmp_path, team.uri, "logger.offline=true")
+    proc = joblib_sweep("crash", CRASH_JOBS, tmp_path, team.uri, "logger.offline=true")
     client = MlflowClient(team.uri)
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
@@ -144,4 +138,56 @@ def test_server_crash_mid_sweep_loses_nothing(team: TeamServer, tmp_path: Path) 
         [str(exe), *(str(j.parent) for j in journals)], capture_output=True, text=True
     )
     assert synced.returncode == 0, synced.stderr[-3000:]
-    check_every_job_once(client, "crash", output)
+    check_every_job_once(client, "crash", CRASH_JOBS, output)
+
+
+def test_two_optuna_sweepers_share_one_study(team: TeamServer, tmp_path: Path) -> None:
+    """Two sweeper processes on one study name in PostgreSQL: the trials are shared (no trial
+    twice, together exactly the budget), and every trial is a child run in MLflow."""
+    import optuna
+
+    from sparseland.tracking.optuna_storage import commit_schema_stamp
+
+    per_sweeper, study = 3, "shared-search"
+    workers = []
+    for seed in (1, 2):  # each sweeper its own sampler seed, or both would propose the same
+        folder = tmp_path / f"worker{seed}"
+        folder.mkdir()
+        workers.append(
+            sparseland(
+                "hparams_search=optuna",
+                f"hydra.sweeper.storage={team.optuna_storage}",
+                f"hydra.sweeper.study_name={study}",
+                f"hydra.sweeper.n_trials={per_sweeper}",
+                f"hydra.sweeper.sampler.seed={seed}",
+                "logger.experiment=search",
+                cwd=folder,
+                uri=team.uri,
+            )
+        )
+    outputs = [finish(worker) for worker in workers]
+
+    commit_schema_stamp()
+    trials = optuna.load_study(study_name=study, storage=team.optuna_storage).trials
+    assert len(trials) == 2 * per_sweeper  # the budget, shared
+    assert sorted(t.number for t in trials) == list(range(2 * per_sweeper))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+    client = MlflowClient(team.uri)
+    parents, kids = sweep_runs(client, "search")
+    assert len(parents) == 2, outputs[0][-2000:]  # one parent per sweeper process
+    assert {k.data.tags["mlflow.parentRunId"] for k in kids} <= {p.info.run_id for p in parents}
+    assert all(k.info.status == "FINISHED" for k in kids)
+    tried = sorted(t.params["pursuit.lam"] for t in trials)
+    logged = sorted(float(k.data.params["pursuit.lam"]) for k in kids)
+    assert logged == pytest.approx(tried, rel=1e-9)  # every trial once, as a child run
+    values = sorted(t.value for t in trials)
+    assert values == pytest.approx(sorted(k.data.metrics["test/psnr"] for k in kids), rel=1e-6)
+
+
+def sweep_runs(client: MlflowClient, experiment: str) -> tuple[list, list]:
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None
+    runs = client.search_runs([found.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("sparseland.kind") == "sweep"]
+    return parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
