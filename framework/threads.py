@@ -61,7 +61,7 @@ def launcher_config() -> Mapping[str, Any] | None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
     launcher = OmegaConf.to_container(HydraConfig.get().launcher, resolve=True)
-    return launcher if isinstance(launcher, dict) else {}
+    return {str(k): v for k, v in launcher.items()} if isinstance(launcher, dict) else {}
 
 
 def apply_threads(setting: Any) -> int:

@@ -27,8 +27,8 @@ def commit_schema_stamp() -> None:
             context = alembic.migration.MigrationContext.configure(connection)
             context.stamp(self._create_alembic_script(), revision)
 
-    manager._set_alembic_revision = set_revision
-    manager._sparseland_commits = True
+    manager._set_alembic_revision = set_revision  # type: ignore[method-assign]
+    manager._sparseland_commits = True  # type: ignore[attr-defined]
 
 
 class OptunaStorageCallback(Callback):

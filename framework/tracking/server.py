@@ -10,6 +10,7 @@ local folder that the server serves (clients upload through it, so workers need 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -76,10 +77,8 @@ class MlflowServer:
         """End the server; ``signal.SIGKILL`` kills it as a crash would."""
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
