@@ -133,10 +133,9 @@ def test_server_crash_mid_sweep_loses_nothing(team: TeamServer, tmp_path: Path) 
 
     journals = sorted(tmp_path.glob("outputs/multirun/*/*/*/tracking_journal.jsonl"))
     assert journals, "no job noticed the outage"
-    exe = Path(sys.executable).with_name("sparseland-sync")
-    synced = subprocess.run(
-        [str(exe), *(str(j.parent) for j in journals)], capture_output=True, text=True
-    )
+    (sweep_dir,) = {j.parent.parent for j in journals}
+    exe = Path(sys.executable).with_name("sparseland-sync")  # the sweep's folder: every job
+    synced = subprocess.run([str(exe), str(sweep_dir)], capture_output=True, text=True)
     assert synced.returncode == 0, synced.stderr[-3000:]
     check_every_job_once(client, "crash", CRASH_JOBS, output)
 
