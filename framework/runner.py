@@ -94,7 +94,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
             return {k: v for k, v in done.data.metrics.items() if k.startswith("test/")}
     tracker = _open_run(client, experiment_id, cfg, job, resume_dir, digest, uri)
     log.info("run %s in %s", tracker.run_id, job.run_dir)
-    tracker.log_params({"threads.used": str(threads)})
+    if resume_dir is None:  # a param cannot change; a resumed run keeps its first value
+        tracker.log_params({"threads.used": str(threads)})
     try:
         metrics = _train_and_evaluate(cfg, built, job.run_dir, tracker)
     except BaseException as exc:
