@@ -113,7 +113,13 @@ class PostgresCluster:
             command = ["runuser", "-u", "postgres", "--", *command]
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
+            hint = (
+                f"; as root it runs as `postgres`, which must reach {self.root} (every parent "
+                "folder executable by others)"
+                if os.geteuid() == 0
+                else ""
+            )
             raise SparselandError(
                 f"{program} failed ({done.returncode}): {(done.stderr or done.stdout)[-1500:]}"
-                f" (the server's log: {self.root / 'log'})"
+                f" (the server's log: {self.root / 'log'}{hint})"
             )
