@@ -1,4 +1,5 @@
-"""Sessions: tests, lint (ruff + mypy), demo (the main job), bench (benchmarks vs references)."""
+"""Sessions: tests, lint (ruff + mypy), demo (the main job), bench (benchmarks vs references),
+tracking-server (a team's MLflow server on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,11 @@ def bench(session: nox.Session) -> None:
         "benchmarks/neural.py",
     ):
         session.run("python", script, *session.posargs)
+
+
+@nox.session(name="tracking-server")
+def tracking_server(session: nox.Session) -> None:
+    """MLflow on PostgreSQL on 127.0.0.1 until Ctrl-C (docs/scaling.md); state in
+    outputs/team-server. Options: -- --port 5000 --pg-port 5432 --root DIR"""
+    install(session, "team")
+    session.run("python", "-m", "sparseland.tracking.server", *session.posargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -24,6 +25,14 @@ def reduce_statistics(stats: dict[str, torch.Tensor], trainer: Any) -> dict[str,
         else:
             out[key] = strategy.reduce(value.clone(), reduce_op="sum")
     return out
+
+
+def launched_rank() -> int:
+    """This process's place in a run launched once per process (torchrun, SLURM's srun, one
+    ``sparseland`` per node with ``NODE_RANK``, Lightning's own re-launch with ``LOCAL_RANK``);
+    0 for the process that records the run, and for any run launched once."""
+    names = ("RANK", "SLURM_PROCID", "NODE_RANK", "LOCAL_RANK")
+    return max(int(os.environ.get(name) or 0) for name in names)
 
 
 # Lightning's DDP wraps the model in DistributedDataParallel, which refuses a module with no

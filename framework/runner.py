@@ -27,6 +27,7 @@ from sparseland.images import atoms_grid
 from sparseland.interfaces import ModelContext, SparselandDataModule, SparselandModule, Task
 from sparseland.metrics import RUN_METRICS, declaration_tags
 from sparseland.spec import RunSpec, validate
+from sparseland.threads import apply_threads
 from sparseland.tracking import Tracker, flatten_config, open_store, resolve_tracking_uri
 from sparseland.tracking.checkpoints import UploadingCheckpoint, is_run_id, restore_run
 from sparseland.tracking.code_version import code_version
@@ -35,12 +36,14 @@ from sparseland.tracking.fingerprint import config_hash
 from sparseland.tracking.journal import Journal
 from sparseland.tracking.lightning_logger import TrackerLogger
 from sparseland.tracking.model_logging import log_run_model
+from sparseland.tracking.null import NullTracker
 from sparseland.tracking.reuse import reuse_finished
 from sparseland.tracking.sweep import parent_file
 
 log = logging.getLogger("sparseland")
 _STRATEGIES = distributed.StatisticsDDPStrategy  # importing the module registers trainer=ddp's
 RUN_ID_FILE = "mlflow_run_id.txt"
+RUN_NAME_MAX = 250
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Built:
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
     """Run the job ``cfg`` (a composed Hydra config); return its ``test/*`` metrics."""
     spec = validate(cfg)
+    threads = apply_threads(cfg.get("threads", "auto"))  # a parallel job's share of the cores
     job = _job_info(cfg, run_dir)
     resume = cfg.get("resume")
     if is_run_id(resume):  # resume=<run id>: the checkpoint comes from the tracking store
@@ -72,6 +76,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
         job.run_dir = resume_dir
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     built = _build(spec)  # data errors (missing file, patch larger than image) surface here
+    if distributed.launched_rank() > 0:  # another process of a multi-node run: rank 0 records
+        return _train_and_evaluate(cfg, built, job.run_dir, NullTracker())
 
     outputs = cfg.paths.outputs
     uri = resolve_tracking_uri(cfg.logger.tracking_uri, outputs)
@@ -93,6 +99,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
     tracker = _open_run(client, experiment_id, cfg, job, resume_dir, digest, uri)
     tracker.set_tags(code.tags())
     log.info("run %s in %s", tracker.run_id, job.run_dir)
+    if resume_dir is None:  # a param cannot change; a resumed run keeps its first value
+        tracker.log_params({"threads.used": str(threads)})
     try:
         metrics = _train_and_evaluate(cfg, built, job.run_dir, tracker)
     except BaseException as exc:
@@ -279,6 +287,8 @@ def _job_info(cfg: DictConfig, run_dir: str | Path | None) -> Job:
         stamp = datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
         run_dir = Path(cfg.paths.outputs) / "runs" / stamp
     name = name or "-".join(str(cfg[g].name) for g in ("model", "pursuit") if cfg.get(g))
+    # MLflow's database column holds 250 characters (PostgreSQL refuses more; SQLite does not).
+    name = name if len(name) <= RUN_NAME_MAX else name[: RUN_NAME_MAX - 3] + "..."
     return Job(Path(run_dir).resolve(), name, parent, in_sweep)
 
 

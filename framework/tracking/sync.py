@@ -1,4 +1,5 @@
-"""``sparseland-sync RUN_DIR...``: upload what runs journaled while the server was down."""
+"""``sparseland-sync RUN_DIR...``: upload what runs journaled while the server was down
+(a sweep's folder syncs every job in it that journaled)."""
 
 from __future__ import annotations
 
@@ -61,13 +62,23 @@ def sync_run(run_dir: Path, tracking_uri: str | None = None) -> str:
     return run_id
 
 
+def journaled(folder: Path) -> list[Path]:
+    """``folder`` if it holds a journal, else every run folder under it that does (a sweep's
+    folder: its jobs); ``[folder]`` when none does, so that syncing it says so."""
+    if (folder / JOURNAL).exists():
+        return [folder]
+    return sorted(path.parent for path in folder.rglob(JOURNAL)) or [folder]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument(
+        "run_dirs", nargs="+", type=Path, help="run folders, or a sweep's folder (all its jobs)"
+    )
     parser.add_argument("--tracking-uri", default=None, help="default: the server the run used")
     args = parser.parse_args(argv)
     try:
-        for run_dir in args.run_dirs:
+        for run_dir in (found for folder in args.run_dirs for found in journaled(folder)):
             print(f"{run_dir}: synced into run {sync_run(run_dir, args.tracking_uri)}")
     except SparselandError as exc:
         print(f"sparseland-sync: error: {exc}", file=sys.stderr)

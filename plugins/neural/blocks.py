@@ -111,13 +111,19 @@ class NeuralModule(SparselandModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, extra = self.loss(batch)
-        self.log_dict({"train/loss": loss.detach(), **{f"train/{k}": v for k, v in extra.items()}})
+        # sync_dist: under DDP the logged loss is that of the whole (all-process) batch
+        self.log_dict(
+            {"train/loss": loss.detach(), **{f"train/{k}": v for k, v in extra.items()}},
+            sync_dist=True,
+        )
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, extra = self.loss(batch)
         self.log_dict(
-            {"val/loss": loss, **{f"val/{k}": v for k, v in extra.items()}}, prog_bar=True
+            {"val/loss": loss, **{f"val/{k}": v for k, v in extra.items()}},
+            prog_bar=True,
+            sync_dist=True,
         )
 
 
