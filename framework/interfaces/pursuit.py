@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from sparseland import convergence
+from sparseland import convergence, option
 from sparseland.backend import BACKENDS, to_backend, to_torch
 from sparseland.errors import ConfigError, NonFiniteError, ShapeError, check
 from sparseland.interfaces.plugin import Plugin
@@ -87,7 +87,7 @@ def warn_not_converged(pursuit: str, stalled: int, total: int, max_iter: int, to
 
 @dataclass
 class PursuitConfig(PluginConfig):
-    backend: str = "torch"
+    backend: str = option("torch", "array library the pursuit runs on: torch or cupy")
 
     def __post_init__(self) -> None:
         check(

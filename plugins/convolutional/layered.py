@@ -10,12 +10,12 @@ with unit ``steps`` as in Sulam et al.'s unfolded networks or with the default (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
@@ -30,8 +30,8 @@ from sparseland.problems import MultiLayerLasso
 
 @dataclass
 class MultiLayerPursuitConfig(PursuitConfig):
-    lam: list[float] = field(default_factory=lambda: [0.1])  # one per layer, or one for all
-    positive: bool = True  # non-negative codes: T⁺ is a ReLU
+    lam: list[float] = option([0.1], "λ of each layer, or one for all")
+    positive: bool = option(True, "non-negative codes: the threshold is a ReLU")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -47,7 +47,7 @@ class MultiLayerPursuitConfig(PursuitConfig):
 
 @dataclass
 class UnfoldedConfig(MultiLayerPursuitConfig):
-    unfoldings: int = 20
+    unfoldings: int = option(20, "iterations of the multi-layer pursuit")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -135,7 +135,7 @@ class LayeredThresholding(MultiLayerPursuit):
 
 @dataclass
 class LayeredBPConfig(UnfoldedConfig):
-    accelerate: bool = True  # FISTA within each layer
+    accelerate: bool = option(True, "FISTA within each layer")
 
 
 @register_pursuit("layered_bp", config=LayeredBPConfig)

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import check
 from sparseland.plugins.convolutional.layered import MultiLayerPursuit, UnfoldedConfig
 from sparseland.plugins.convolutional.ml_pursuit import ml_ista
@@ -21,7 +21,9 @@ from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
 @dataclass
 class MLIstaConfig(UnfoldedConfig):
-    smoothing: float = 1.0  # c ∈ (0, 1]: inner steps c/‖D‖², the Moreau parameter μ of the paper
+    smoothing: float = option(
+        1.0, "c ∈ (0, 1]: inner steps c/‖D‖², the Moreau parameter μ of the paper"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -11,12 +11,12 @@ validation and test patches come from the disjoint test images and are held in m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from sparseland import PluginConfig, register_dataset
+from sparseland import PluginConfig, option, register_dataset
 from sparseland.errors import check
 from sparseland.interfaces import SparselandDataModule, contracts
 from sparseland.plugins.datasets.natural_images import check_image_split, load_image
@@ -28,17 +28,18 @@ Batch = dict[str, torch.Tensor]
 
 @dataclass
 class StreamingPatchesConfig(PluginConfig):
-    train_images: list[str] = field(
-        default_factory=lambda: ["astronaut", "coffee", "chelsea", "rocket", "clock"]
+    train_images: list[str] = option(
+        ["astronaut", "coffee", "chelsea", "rocket", "clock"],
+        "bundled scikit-image names or image paths for the training patches",
     )
-    test_images: list[str] = field(default_factory=lambda: ["camera", "moon"])
-    patch_size: int = 8
-    n_train: int = 1_000_000  # patches per epoch, drawn on the fly
-    n_fit: int = 10000  # patches the preprocessor is fitted on
-    n_val: int = 2000
-    n_test: int = 5000
-    batch_size: int = 1024
-    seed: int = 0
+    test_images: list[str] = option(["camera", "moon"], "images of the test patches")
+    patch_size: int = option(8, "side of the square patches, in pixels")
+    n_train: int = option(1_000_000, "patches per epoch, drawn on the fly")
+    n_fit: int = option(10000, "patches the preprocessor is fitted on")
+    n_val: int = option(2000, "validation patches")
+    n_test: int = option(5000, "test patches")
+    batch_size: int = option(1024, "patches per batch")
+    seed: int = option(0, "seed of the patch positions")
 
     def __post_init__(self) -> None:
         check(self.patch_size >= 2, "patch_size", f"must be >= 2, got {self.patch_size}")

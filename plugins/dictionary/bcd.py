@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_learner
+from sparseland import PluginConfig, option, register_learner
 from sparseland.errors import check
 from sparseland.plugins.dictionary.atom_updates import (
     GramStatistics,
@@ -26,10 +26,10 @@ from sparseland.plugins.dictionary.batch_learner import BatchLearner
 
 @dataclass
 class BcdConfig(PluginConfig):
-    n_sweeps: int = 5  # passes over the columns per epoch
-    replace_unused: bool = True
-    unused_threshold: float = 1e-6  # A_jj below this × mean(diag A): the atom is unused
-    max_coherence: float = 0.99  # replace atoms with |d_iᵀd_j| above this (1: never)
+    n_sweeps: int = option(5, "passes over the columns per epoch")
+    replace_unused: bool = option(True, "replace atoms no signal uses")
+    unused_threshold: float = option(1e-6, "A_jj below this × mean(diag A): the atom is unused")
+    max_coherence: float = option(0.99, "replace atoms with |d_iᵀd_j| above this (1: never)")
 
     def __post_init__(self) -> None:
         check(self.n_sweeps >= 1, "n_sweeps", f"must be >= 1, got {self.n_sweeps}")

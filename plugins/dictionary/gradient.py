@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_learner
+from sparseland import PluginConfig, option, register_learner
 from sparseland.errors import check
 from sparseland.interfaces import DictionaryLearner
 from sparseland.plugins.dictionary.atom_updates import (
@@ -28,11 +28,17 @@ from sparseland.plugins.dictionary.atom_updates import (
 
 @dataclass
 class GradientConfig(PluginConfig):
-    lr: float = 1.0
-    scale_by_lipschitz: bool = True
-    replace_unused: bool = True
-    unused_threshold: float = 1e-3
-    energy_decay: float = 0.99  # running average of each atom's energy diag(A)/n
+    lr: float = option(1.0, "step size of the projected gradient step on D")
+    scale_by_lipschitz: bool = option(
+        True, "step η = lr / ‖A/n‖₂ (the Lipschitz constant of the gradient) instead of lr"
+    )
+    replace_unused: bool = option(
+        True, "replace atoms whose running energy falls below unused_threshold × its mean"
+    )
+    unused_threshold: float = option(
+        1e-3, "running energy below this × the mean: the atom is unused"
+    )
+    energy_decay: float = option(0.99, "running average of each atom's energy diag(A)/n")
 
     def __post_init__(self) -> None:
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_learner
+from sparseland import PluginConfig, option, register_learner
 from sparseland.errors import check
 from sparseland.plugins.dictionary.atom_updates import (
     GramStatistics,
@@ -27,10 +27,10 @@ from sparseland.plugins.dictionary.batch_learner import BatchLearner
 
 @dataclass
 class ModConfig(PluginConfig):
-    ridge: float = 1e-6  # ε = ridge · tr(A)/k added to the diagonal of A
-    replace_unused: bool = True
-    unused_threshold: float = 1e-6
-    max_coherence: float = 0.99
+    ridge: float = option(1e-6, "ε = ridge · tr(A)/k added to the diagonal of A")
+    replace_unused: bool = option(True, "replace atoms no signal uses")
+    unused_threshold: float = option(1e-6, "A_jj below this × mean(diag A): the atom is unused")
+    max_coherence: float = option(0.99, "replace atoms with |d_iᵀd_j| above this (1: never)")
 
     def __post_init__(self) -> None:
         check(self.ridge >= 0, "ridge", f"must be >= 0, got {self.ridge}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_learner
+from sparseland import PluginConfig, option, register_learner
 from sparseland.errors import check
 from sparseland.interfaces import DictionaryLearner
 from sparseland.plugins.dictionary.atom_updates import (
@@ -40,19 +40,25 @@ class OnlineConfig(PluginConfig):
     # faster. ρ = 1 is the plain average; 20 gave a 4 % lower held-out objective in the default
     # run (0.454 vs 0.472) with clean edge atoms instead of noisy ones, and reached SPAMS's
     # 90-s objective in 15 s (benchmarks/results/learners.md, Speed)
-    forget_rho: float = 20.0
-    n_sweeps: int = 1  # BCD passes over the columns per mini-batch
-    replace_unused: bool = True
-    unused_threshold: float = 1e-6  # A_jj below this × mean(diag A): the atom is unused
-    max_coherence: float = 0.99  # also replace atoms with |d_iᵀd_j| above this (1: never)
+    forget_rho: float = option(
+        20.0, "ρ in β_t = (1 − 1/t)^ρ; larger forgets the first batches faster (1: plain average)"
+    )
+    n_sweeps: int = option(1, "BCD passes over the columns per mini-batch")
+    replace_unused: bool = option(True, "replace unused, duplicate and low-energy atoms")
+    unused_threshold: float = option(1e-6, "A_jj below this × mean(diag A): the atom is unused")
+    max_coherence: float = option(0.99, "also replace atoms with |d_iᵀd_j| above this (1: never)")
     # ... or whose running energy (diag A_batch / n, averaged with ``energy_decay``) is below
     # this × the mean energy: rarely used atoms are mostly stuck in poor local minima
-    min_energy_fraction: float = 0.2
-    energy_decay: float = 0.9
+    min_energy_fraction: float = option(
+        0.2, "... or whose running energy is below this × the mean energy"
+    )
+    energy_decay: float = option(0.9, "running average of each atom's energy diag(A_batch)/n")
     # "signal": the worst-coded signals of the batch (Mairal et al. 2009, Aharon et al. 2006);
     # "split": the direction the worst-coding atom misses (split_from_candidates). Recovery
     # over seeds 0–19: 99.2 vs 98.8 % (both 97.7 % without the energy floor)
-    replacement: str = "signal"
+    replacement: str = option(
+        "signal", "signal: the worst-coded signals; split: the direction the worst atom misses"
+    )
 
     def __post_init__(self) -> None:
         check(self.forget_rho >= 0, "forget_rho", f"must be >= 0, got {self.forget_rho}")

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.nn.functional import embedding_bag
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
@@ -46,8 +46,10 @@ from sparseland.problems import L0, L0Error, Problem
 
 @dataclass
 class OmpConfig(PursuitConfig):
-    k: int | None = 8  # sparsity target: at most k atoms per signal (None: up to min(m, n_atoms))
-    eps: float | None = None  # error target: stop a signal once ‖x − D h‖₂ ≤ eps
+    k: int | None = option(
+        8, "sparsity target: at most k atoms per signal (None: up to min(m, n_atoms))"
+    )
+    eps: float | None = option(None, "error target: stop a signal once ‖x − D h‖₂ ≤ eps")
 
     def __post_init__(self) -> None:
         super().__post_init__()
