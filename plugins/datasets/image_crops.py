@@ -18,20 +18,14 @@ from torch.utils.data import DataLoader, Dataset
 from sparseland import PluginConfig, option, register_dataset
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Preprocessor, SparselandDataModule, contracts
-from sparseland.plugins.datasets.natural_images import check_image_split, load_image
+from sparseland.plugins.datasets.natural_images import BUNDLED, check_image_split, load_image
 from sparseland.plugins.preprocess.patches import random_patches
 
+# The bundled natural scenes and textures, less the test image (camera) and the rest
 TRAIN_IMAGES = [
-    "astronaut",
-    "brick",
-    "chelsea",
-    "clock",
-    "coffee",
-    "coins",
-    "grass",
-    "gravel",
-    "moon",
-    "rocket",
+    name
+    for name in BUNDLED
+    if name not in ("camera", "cat", "hubble_deep_field", "immunohistochemistry", "page", "text")
 ]
 
 

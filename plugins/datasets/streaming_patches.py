@@ -16,37 +16,27 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from sparseland import PluginConfig, option, register_dataset
+from sparseland import option, register_dataset
 from sparseland.errors import check
 from sparseland.interfaces import SparselandDataModule, contracts
-from sparseland.plugins.datasets.natural_images import check_image_split, load_image
-from sparseland.plugins.datasets.patches import SignalDataset
+from sparseland.plugins.datasets.natural_images import load_image
+from sparseland.plugins.datasets.patches import PatchesDatasetConfig, SignalDataset
 from sparseland.plugins.preprocess.patches import random_patches
 
 Batch = dict[str, torch.Tensor]
 
 
 @dataclass
-class StreamingPatchesConfig(PluginConfig):
-    train_images: list[str] = option(
-        ["astronaut", "coffee", "chelsea", "rocket", "clock"],
-        "bundled scikit-image names or image paths for the training patches",
-    )
-    test_images: list[str] = option(["camera", "moon"], "images of the test patches")
-    patch_size: int = option(8, "side of the square patches, in pixels")
+class StreamingPatchesConfig(PatchesDatasetConfig):
+    """The fields of ``patches``; ``n_train`` counts the patches drawn per epoch."""
+
     n_train: int = option(1_000_000, "patches per epoch, drawn on the fly")
     n_fit: int = option(10000, "patches the preprocessor is fitted on")
-    n_val: int = option(2000, "validation patches")
-    n_test: int = option(5000, "test patches")
     batch_size: int = option(1024, "patches per batch")
-    seed: int = option(0, "seed of the patch positions")
 
     def __post_init__(self) -> None:
-        check(self.patch_size >= 2, "patch_size", f"must be >= 2, got {self.patch_size}")
-        values = vars(self)
-        for key in ("n_train", "n_fit", "n_val", "n_test", "batch_size"):
-            check(values[key] >= 1, key, f"must be >= 1, got {values[key]}")
-        check_image_split(self.train_images, self.test_images)
+        super().__post_init__()
+        check(self.n_fit >= 1, "n_fit", f"must be >= 1, got {self.n_fit}")
 
 
 class PatchStream(IterableDataset[Batch]):

@@ -19,6 +19,7 @@ import torch
 from sparseland import PluginConfig, option, register_learner
 from sparseland.errors import check
 from sparseland.interfaces import DictionaryLearner
+from sparseland.interfaces.learner import Tensors
 from sparseland.plugins.dictionary.atom_updates import (
     GramStatistics,
     normalize_columns_,
@@ -51,19 +52,14 @@ class GradientConfig(PluginConfig):
 
 @register_learner("gradient", config=GradientConfig)
 class GradientLearner(GramStatistics, DictionaryLearner):
-    def init_state(self, dictionary: torch.Tensor) -> dict[str, torch.Tensor]:
+    def init_state(self, dictionary: torch.Tensor) -> Tensors:
         k = dictionary.shape[1]
         return {
             "energy": torch.zeros(k, dtype=dictionary.dtype),
             "t": torch.zeros((), dtype=torch.long),
         }
 
-    def update(
-        self,
-        dictionary: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        stats: dict[str, torch.Tensor],
-    ) -> None:
+    def update(self, dictionary: torch.Tensor, state: Tensors, stats: Tensors) -> None:
         n = stats["n"].clamp_min(1.0)
         A, B = stats["A"] / n, stats["B"] / n
         step = self.config.lr

@@ -30,6 +30,7 @@ import torch
 
 from sparseland import PluginConfig, option, register_learner
 from sparseland.errors import check
+from sparseland.interfaces.learner import Tensors
 from sparseland.plugins.dictionary.atom_updates import (
     duplicate_atoms,
     replace_atoms,
@@ -37,6 +38,7 @@ from sparseland.plugins.dictionary.atom_updates import (
     swap_atom,
 )
 from sparseland.plugins.dictionary.batch_learner import BatchLearner
+from sparseland.plugins.dictionary.replacement_config import check_max_coherence, check_replacement
 
 
 @dataclass
@@ -70,17 +72,8 @@ class KsvdConfig(PluginConfig):
             f"must be >= 1, got {self.power_iterations}",
         )
         check(self.min_usage >= 1, "min_usage", f"must be >= 1, got {self.min_usage}")
-        check(
-            0 < self.max_coherence <= 1,
-            "max_coherence",
-            f"must be in (0, 1], got {self.max_coherence}",
-        )
-        check(
-            self.replacement in ("split", "signal"),
-            "replacement",
-            f"'{self.replacement}' is not a replacement",
-            "choose split or signal",
-        )
+        check_max_coherence(self.max_coherence)
+        check_replacement(self.replacement)
         check(self.swap_ratio >= 0, "swap_ratio", f"must be >= 0, got {self.swap_ratio}")
 
 
@@ -115,17 +108,10 @@ def ksvd_sweep(
 
 @register_learner("ksvd", config=KsvdConfig)
 class KsvdLearner(BatchLearner):
-    def statistics(
-        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def statistics(self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor) -> Tensors:
         return {"gather_x": x, "gather_codes": codes}
 
-    def update(
-        self,
-        dictionary: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        stats: dict[str, torch.Tensor],
-    ) -> None:
+    def update(self, dictionary: torch.Tensor, state: Tensors, stats: Tensors) -> None:
         X, H = stats["gather_x"], stats["gather_codes"].clone()
         R = ksvd_sweep(dictionary, X, H, self.config.power_iterations)
         if self.config.replace_unused:
