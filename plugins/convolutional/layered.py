@@ -27,6 +27,10 @@ from sparseland.plugins.convolutional.ml_pursuit import (
 from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 from sparseland.problems import MultiLayerLasso
 
+# The optional arguments of every multi-layer pursuit's ``layers``
+Taus = Sequence[Any] | None
+Steps = Sequence[float] | None
+
 
 @dataclass
 class MultiLayerPursuitConfig(PursuitConfig):
@@ -70,11 +74,7 @@ class MultiLayerPursuit(Pursuit):
         return MultiLayerLasso(tuple(config.lam), config.positive)
 
     def layers(
-        self,
-        x: torch.Tensor,
-        op: MultiLayerConvDictionary,
-        taus: Sequence[Any] | None = None,
-        steps: Sequence[float] | None = None,
+        self, x: torch.Tensor, op: MultiLayerConvDictionary, taus: Taus = None, steps: Steps = None
     ) -> list[torch.Tensor]:
         raise NotImplementedError
 
@@ -123,11 +123,7 @@ class LayeredThresholding(MultiLayerPursuit):
     step_free = True  # … for any steps, so a model may as well pass unit steps
 
     def layers(
-        self,
-        x: torch.Tensor,
-        op: MultiLayerConvDictionary,
-        taus: Sequence[Any] | None = None,
-        steps: Sequence[float] | None = None,
+        self, x: torch.Tensor, op: MultiLayerConvDictionary, taus: Taus = None, steps: Steps = None
     ) -> list[torch.Tensor]:
         taus = self.problem.per_layer(op.n_layers) if taus is None else taus
         return layered_thresholding(x, op, taus, self.problem.positive, steps)
@@ -148,11 +144,7 @@ class LayeredBasisPursuit(MultiLayerPursuit):
         return [1.0 / op.layer_lipschitz(i) for i in range(1, op.n_layers + 1)]
 
     def layers(
-        self,
-        x: torch.Tensor,
-        op: MultiLayerConvDictionary,
-        taus: Sequence[Any] | None = None,
-        steps: Sequence[float] | None = None,
+        self, x: torch.Tensor, op: MultiLayerConvDictionary, taus: Taus = None, steps: Steps = None
     ) -> list[torch.Tensor]:
         steps, taus = self.steps_and_taus(op, taus, steps)
         return layered_bp(

@@ -6,15 +6,18 @@ thresholds the steps are s_i = c^{[i<L]} / Π_{j≤i}‖D_j‖² (c = ``smoothin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from sparseland import option, register_pursuit
 from sparseland.errors import check
-from sparseland.plugins.convolutional.layered import MultiLayerPursuit, UnfoldedConfig
+from sparseland.plugins.convolutional.layered import (
+    MultiLayerPursuit,
+    Steps,
+    Taus,
+    UnfoldedConfig,
+)
 from sparseland.plugins.convolutional.ml_pursuit import ml_ista
 from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
@@ -41,11 +44,7 @@ class _MLIsta(MultiLayerPursuit):
         return float(self.config.smoothing)
 
     def layers(
-        self,
-        x: torch.Tensor,
-        op: MultiLayerConvDictionary,
-        taus: Sequence[Any] | None = None,
-        steps: Sequence[float] | None = None,
+        self, x: torch.Tensor, op: MultiLayerConvDictionary, taus: Taus = None, steps: Steps = None
     ) -> list[torch.Tensor]:
         steps, taus = self.steps_and_taus(op, taus, steps)
         return ml_ista(
