@@ -37,6 +37,8 @@ from sparseland import option, register_model
 from sparseland.errors import ConfigError, ShapeError, check
 from sparseland.interfaces import ModelContext, contracts
 from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
+
+# the denoising-network toolkit that cnn, dae and cscnet share (neural/blocks.py)
 from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,
@@ -122,6 +124,7 @@ def ista_filters(n_filters: int, size: int, seed: int, stride: int = 1) -> torch
 
 
 @register_model("cscnet", config=CscNetConfig)
+# the NeuralModule skeleton (capability, compatibility check, init), as in dae, psd, lista
 class CscNet(NeuralModule):
     provides = (contracts.Denoiser,)
 

@@ -40,6 +40,7 @@ class ImageCropsConfig(PluginConfig):
         25.0, "Gaussian noise (0–255 scale) when no corruption preprocessor is set"
     )
     augment: bool = option(True, "random flips and 90° rotations of the training crops")
+    # the split fields every dataset declares, one meaning across datasets (docs/plugins.md)
     n_train: int = option(8192, "crops per epoch")
     n_val: int = option(256, "validation crops")
     n_test: int = option(512, "test crops")

@@ -38,6 +38,7 @@ class ImagesConfig(PluginConfig):
     train_images: list[str] = option(
         ["astronaut", "coffee", "chelsea"], "clean images to learn from when train_on is clean"
     )
+    # the split fields every dataset declares, one meaning across datasets (docs/plugins.md)
     patch_size: int = option(8, "side of the square patches, in pixels")
     n_train: int = option(40000, "training patches")
     n_val: int = option(2000, "validation patches")
@@ -81,6 +82,7 @@ class ImagesDataModule(SparselandDataModule):
 
     signal_kind = "vector"
 
+    # setup's opening, alike in every dataset: runs once, draws from the run's seed
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return

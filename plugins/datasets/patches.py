@@ -21,6 +21,7 @@ class PatchesDatasetConfig(PluginConfig):
         "bundled scikit-image names or image paths for the training patches",
     )
     test_images: list[str] = option(["camera", "moon"], "images of the test patches")
+    # the split fields every dataset declares, one meaning across datasets (docs/plugins.md)
     patch_size: int = option(8, "side of the square patches, in pixels")
     n_train: int = option(20000, "training patches")
     n_val: int = option(2000, "validation patches")
@@ -54,6 +55,7 @@ class PatchesDataModule(SparselandDataModule):
     provides = (contracts.PatchGeometry,)
     signal_kind = "vector"
 
+    # setup's opening, alike in every dataset: runs once, draws from the run's seed
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return

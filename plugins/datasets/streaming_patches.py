@@ -81,6 +81,7 @@ class StreamingPatchesDataModule(SparselandDataModule):
     provides = (contracts.PatchGeometry,)
     signal_kind = "vector"
 
+    # setup's opening, alike in every dataset: runs once, draws from the run's seed
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return

@@ -77,6 +77,7 @@ class SyntheticDataModule(SparselandDataModule):
     provides = (contracts.GroundTruthDictionary,)
     signal_kind = "vector"
 
+    # setup's opening, alike in every dataset: runs once, draws from the run's seed
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return

@@ -21,6 +21,8 @@ from torch import nn
 from sparseland import option, register_model
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import ModelContext, contracts
+
+# the denoising-network toolkit that cnn, dae and cscnet share (neural/blocks.py)
 from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,

@@ -20,6 +20,8 @@ from torch import nn
 from sparseland import option, register_model
 from sparseland.errors import check
 from sparseland.interfaces import ModelContext, contracts
+
+# the denoising-network toolkit that cnn, dae and cscnet share (neural/blocks.py)
 from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,
@@ -70,6 +72,7 @@ class DaeConfig(NeuralConfig):
 
 
 @register_model("dae", config=DaeConfig)
+# the NeuralModule skeleton (capability, compatibility check, init), as in dae, psd, lista
 class DenoisingAutoencoder(NeuralModule):
     provides = (contracts.Denoiser,)
 

@@ -215,6 +215,7 @@ class UnrolledIsta(nn.Module):
 
 
 @register_model("lista", config=ListaConfig)
+# the NeuralModule skeleton (capability, compatibility check, init), as in dae, psd, lista
 class Lista(NeuralModule):
     provides = (contracts.WithDictionary,)
     D: torch.Tensor  # the fixed dictionary (m × k), a buffer

@@ -85,6 +85,7 @@ class PredictiveEncoder(nn.Module):
 
 
 @register_model("psd", config=PsdConfig)
+# the NeuralModule skeleton (capability, compatibility check, init), as in dae, psd, lista
 class PredictiveSparseDecomposition(NeuralModule):
     provides = (contracts.WithDictionary,)
 

@@ -220,6 +220,7 @@ def polish(
     return h, primal, gap, unsolved, passes
 
 
+# the pursuit skeleton (dense matrix, torch inside, the caller's arrays outside), as in admm
 @register_pursuit("active_set", config=ActiveSetConfig)
 class ActiveSet(LassoPursuit):
     needs_matrix = True

@@ -174,6 +174,7 @@ def admm_block(
     return z.masked_fill_(done[:, None], 0.0), it, rel, stalled
 
 
+# the pursuit skeleton (dense matrix, torch inside, the caller's arrays outside), as in admm
 @register_pursuit("admm", config=AdmmConfig)
 class Admm(LassoPursuit):
     needs_matrix = True

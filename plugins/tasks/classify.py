@@ -64,6 +64,7 @@ def linear_accuracy(
     return float(clf.score(test, y_test))
 
 
+# the task contract (declared metrics, needed capabilities, run), alike in every task
 @register_task("classify", config=ClassifyConfig)
 class Classify(Task):
     declares = (

@@ -28,6 +28,7 @@ class DenoiseConfig(PluginConfig):
     log_images: bool = option(True, "log the clean, noisy and denoised images as artifacts")
 
 
+# the task contract (declared metrics, needed capabilities, run), alike in every task
 @register_task("denoise", config=DenoiseConfig)
 class Denoise(Task):
     declares = (

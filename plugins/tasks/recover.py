@@ -38,6 +38,7 @@ def recovery_rate(true: torch.Tensor, learned: torch.Tensor, threshold: float = 
     return float((1.0 - best < threshold).double().mean())
 
 
+# the task contract (declared metrics, needed capabilities, run), alike in every task
 @register_task("recover", config=RecoverConfig)
 class Recover(Task):
     declares = (
