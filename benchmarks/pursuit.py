@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import warnings
@@ -29,39 +28,14 @@ from typing import Any
 import numpy as np
 import torch
 from harness import load_average, side_by_side, timed
+from pursuit_data import LAM, PROBLEM, camera_patches, objective, without
+from pursuit_omp import omp_rows
 from pursuit_report import exact_section, markdown
 
 from sparseland import build
-from sparseland.momentum import next_momentum
 from sparseland.operators import MatrixOperator, dct_dictionary
-from sparseland.problems import Lasso
 
-LAM = 0.1
-PROBLEM = Lasso(LAM)  # every solver is scored by this problem's own objective
 TARGETS = (1e-3, 1e-5)
-
-
-def camera_patches(n: int, seed: int = 0) -> np.ndarray:
-    from skimage import data
-
-    image = data.camera().astype(np.float64) / 255.0
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, image.shape[0] - 8, 4 * n)
-    cols = rng.integers(0, image.shape[1] - 8, 4 * n)
-    offsets = np.arange(8)
-    patches = image[
-        rows[:, None, None] + offsets[None, :, None], cols[:, None, None] + offsets[None, None, :]
-    ].reshape(-1, 64)
-    patches -= patches.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(patches, axis=1)
-    patches = patches[norms > 1e-2][:n]  # flat patches have no direction to normalise
-    return patches / np.linalg.norm(patches, axis=1, keepdims=True)
-
-
-def objective(x: np.ndarray, d: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """The Lasso objective per signal (numpy in, numpy out)."""
-    value: np.ndarray = PROBLEM.objective(x, MatrixOperator(d), h)
-    return value
 
 
 def sweep(
@@ -210,11 +184,6 @@ def exact_rows(
     }
 
 
-def without(solvers: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
-    """The solvers whose name contains none of the ``skip`` strings."""
-    return {name: v for name, v in solvers.items() if not any(part in name for part in skip)}
-
-
 def matmul_gflops(n: int, dtype: torch.dtype, device: str = "cpu") -> float:
     a = torch.randn(n, 256, dtype=dtype, device=device)
     b = torch.randn(256, 64, dtype=dtype, device=device)
@@ -228,71 +197,6 @@ def matmul_gflops(n: int, dtype: torch.dtype, device: str = "cpu") -> float:
 
     _, seconds = timed(products)
     return 20 * 2 * n * 256 * 64 / seconds / 1e9
-
-
-def omp_rows(
-    x: np.ndarray,
-    d: np.ndarray,
-    threads: int,
-    dtype: torch.dtype,
-    device: str = "cpu",
-    skip: tuple[str, ...] = (),
-) -> list[dict[str, Any]]:
-    """OMP with k = 8 in float32 and float64 (Sparseland and SPAMS), and scikit-learn (float64).
-
-    Every solver returns dense codes in its own precision. The solvers take turns within each
-    round, and each keeps its best round, so a load change on the machine hits all of them.
-    ``dtype`` is unused: both precisions are always measured.
-    """
-    import spams
-    from sklearn.decomposition import sparse_encode
-
-    def sparseland(precision: torch.dtype) -> Callable[[], np.ndarray]:
-        xt = torch.tensor(x, dtype=precision, device=device)
-        dt = torch.tensor(d, dtype=precision, device=device)
-        return lambda: build("pursuit", "omp", k=8)(xt, dt).cpu().numpy()
-
-    def spams_omp(precision: type) -> Callable[[], np.ndarray]:
-        xf: np.ndarray = np.asfortranarray(x.T, dtype=precision)
-        df: np.ndarray = np.asfortranarray(d, dtype=precision)
-        # eps and lambda1 explicit: left unset, spams-bin 2.6's float32 OMP now and then
-        # returns all-zero codes (an uninitialised tolerance, it seems).
-        return lambda: (
-            spams.omp(xf, D=df, L=8, eps=0.0, lambda1=0.0, numThreads=threads).toarray().T
-        )
-
-    runs: dict[str, Callable[[], np.ndarray]] = {
-        "sparseland omp (float32)": sparseland(torch.float32),
-        "sparseland omp (float64)": sparseland(torch.float64),
-        "spams omp (float32)": spams_omp(np.float32),
-        "spams omp (float64)": spams_omp(np.float64),
-        "sklearn omp (float64)": lambda: sparse_encode(
-            x, d.T, algorithm="omp", n_nonzero_coefs=8, n_jobs=threads
-        ),
-    }
-    runs = without(runs, skip)
-    codes = {name: fn() for name, fn in runs.items()}  # warm-up (imports, thread pools)
-    best = dict.fromkeys(runs, math.inf)
-    for _ in range(7):
-        for name, fn in runs.items():
-            if best[name] > 1.0 and best[name] < math.inf:
-                continue  # slow solvers: one timed run is enough
-            codes[name], seconds = timed(fn)
-            best[name] = min(best[name], seconds)
-    rows = []
-    for name in runs:
-        h = codes[name].astype(np.float64)
-        residual = np.linalg.norm(x - h @ d.T, axis=1) / np.linalg.norm(x, axis=1)
-        rows.append(
-            {
-                "name": name,
-                "seconds": best[name],
-                "mean_rel_residual": float(residual.mean()),
-                "max_nnz": int((h != 0).sum(1).max()),
-            }
-        )
-        print(f"  {name:28s} {best[name]:8.3f} s  residual {residual.mean():.4f}", flush=True)
-    return rows
 
 
 def device_name(device: str) -> str:
@@ -414,75 +318,12 @@ def main() -> None:
     print(markdown(result))
 
 
-def plain_fista(x: torch.Tensor, d: torch.Tensor, lam: float, iters: int) -> torch.Tensor:
-    """The reference for the overhead: FISTA as a plain torch loop (Beck and Teboulle 2009),
-    with the problem's soft threshold and the one momentum rule."""
-    lipschitz = torch.linalg.matrix_norm(d, ord=2) ** 2
-    problem = Lasso(lam)
-    correlation = x @ d
-    h = torch.zeros(x.shape[0], d.shape[1], dtype=x.dtype, device=x.device)
-    y, t = h, 1.0
-    for _ in range(iters):
-        z = y - ((y @ d.T) @ d - correlation) / lipschitz
-        h_new = problem.prox(z, 1.0 / lipschitz)
-        t, beta = next_momentum(t)
-        y = h_new + beta * (h_new - h)
-        h = h_new
-    return h
-
-
-def fista_overhead(
-    n: int = 10_000, iters: int = 100, repeats: int = 7, threads: int = 2, out: Path | None = None
-) -> dict[str, Any]:
-    """Sparseland's FISTA call against :func:`plain_fista`, same problem and iterations:
-    median wall time over interleaved repeats, and minor page faults per iteration."""
-    import resource
-    import statistics
-
-    torch.set_num_threads(threads)
-    x = torch.tensor(camera_patches(n), dtype=torch.float32)
-    d = dct_dictionary(8, 256)
-    pursuit = build(
-        "pursuit", "fista", lam=LAM, max_iter=iters, tol=0.0, compute_gap=False, check_every=10**6
-    )
-    runs: dict[str, Callable[[], torch.Tensor]] = {
-        "sparseland fista": lambda: pursuit(x, d),
-        "plain torch loop": lambda: plain_fista(x, d, LAM, iters),
-    }
-    agreement = float((runs["sparseland fista"]() - runs["plain torch loop"]()).abs().max())
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    faults: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            seconds[name].append(timed(run)[1])
-            faults[name].append(
-                (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / iters
-            )
-    median = {name: statistics.median(v) for name, v in seconds.items()}
-    result = {
-        "n_signals": n,
-        "iterations": iters,
-        "repeats": repeats,
-        "threads": threads,
-        "load_average": round(os.getloadavg()[0], 1),
-        "max_abs_difference": agreement,
-        "median_seconds": median,
-        "all_seconds": seconds,
-        "median_page_faults_per_iteration": {k: statistics.median(v) for k, v in faults.items()},
-        "ratio": median["sparseland fista"] / median["plain torch loop"],
-    }
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "fista_overhead.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    return result
-
-
 if __name__ == "__main__":
     import sys
 
     if "--fista-overhead" in sys.argv:  # python benchmarks/pursuit.py --fista-overhead
+        from pursuit_overhead import fista_overhead
+
         fista_overhead(out=Path(__file__).parent / "results")
     else:
         main()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness import table
-
-LAM = 0.1
+from pursuit_data import LAM
 
 
 def markdown(result: dict[str, Any]) -> str:

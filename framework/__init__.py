@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sparseland.options import option
 from sparseland.registry import (
     PluginConfig,
     build,
@@ -47,6 +48,7 @@ __all__ = [
     "checkpoint_info",
     "load",
     "load_plugins",
+    "option",
     "register",
     "register_dataset",
     "register_learner",

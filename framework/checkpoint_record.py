@@ -33,6 +33,7 @@ def describe_run(cfg: DictConfig, provenance: dict[str, str]) -> dict[str, Any]:
     except Exception:  # an interpolation that only resolves inside the Hydra app
         config = OmegaConf.to_container(cfg, resolve=False)
     plugins = {}
+    # as in model_bundle.plugin_versions, with the plugin's class as well
     for kind in KINDS:
         node = cfg.get(kind)
         if node is None or "name" not in node:

@@ -17,7 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sparseland.interfaces.pursuit import PursuitInfo
 
 UNCONVERGED_TAG = "sparseland.unconverged"
 
@@ -34,9 +37,8 @@ class ConvergenceRecord:
     max_gap: float = math.nan
     pursuits: set[str] = field(default_factory=set)  # those that fell short
 
-    def note(self, pursuit: str, info: Any, n_signals: int) -> None:
-        fraction = float(getattr(info, "converged_fraction", math.nan))
-        gap = float(getattr(info, "max_gap", math.nan))
+    def note(self, pursuit: str, info: PursuitInfo, n_signals: int) -> None:
+        fraction, gap = float(info.converged_fraction), float(info.max_gap)
         if n_signals <= 0 or fraction != fraction:  # no signals, or no tolerance to meet
             return
         self.calls += 1
@@ -97,7 +99,7 @@ def recording() -> bool:
     return bool(_open.get())
 
 
-def note(pursuit: str, info: Any, n_signals: int) -> None:
+def note(pursuit: str, info: PursuitInfo | None, n_signals: int) -> None:
     """Note one pursuit call in the innermost open record (nothing when none is open)."""
     records = _open.get()
     if records and info is not None:

@@ -66,6 +66,7 @@ def describe_data(datamodule: SparselandDataModule) -> dict[str, Any]:
 def plugin_versions(cfg: DictConfig) -> dict[str, dict[str, str]]:
     """For every plugin the model is rebuilt from: its name, package and version."""
     out = {}
+    # as in checkpoint_record.describe_run; the bundle keeps what rebuilds the model
     for group in BUILT_GROUPS:
         node = cfg.get(group)
         if node is None:

@@ -92,6 +92,7 @@ class MatrixOperator(LinearOperator):
         return self._matrix
 
     @property
+    # shape properties, alike in every operator (conv_dictionary.py's too)
     def signal_dim(self) -> int:
         return int(self._matrix.shape[0])
 

@@ -16,35 +16,29 @@ import torch
 
 from sparseland.interfaces.plugin import Plugin
 
+#: Named tensors: a learner's running state, and the statistics of a batch.
+Tensors = dict[str, torch.Tensor]
+
 
 class DictionaryLearner(Plugin[Any]):
     #: Batch learners (True) step once per epoch: the model merges the statistics of every
     #: batch of the epoch with :meth:`merge_statistics` and updates on the last one.
     accumulate_epoch: ClassVar[bool] = False
 
-    def merge_statistics(
-        self, total: dict[str, torch.Tensor] | None, new: dict[str, torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
+    def merge_statistics(self, total: Tensors | None, new: Tensors) -> Tensors:
         """``total`` (None on the epoch's first batch) plus this batch's statistics ``new``."""
         raise NotImplementedError(f"{type(self).__name__} does not accumulate over an epoch")
 
-    def init_state(self, dictionary: torch.Tensor) -> dict[str, torch.Tensor]:
+    def init_state(self, dictionary: torch.Tensor) -> Tensors:
         """Running state kept between updates (checkpointed with the model)."""
         return {}
 
     @abstractmethod
-    def statistics(
-        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def statistics(self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor) -> Tensors:
         """Sums over this process's batch (signals are rows of ``x``, codes rows of ``codes``)."""
 
     @abstractmethod
-    def update(
-        self,
-        dictionary: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        stats: dict[str, torch.Tensor],
-    ) -> None:
+    def update(self, dictionary: torch.Tensor, state: Tensors, stats: Tensors) -> None:
         """Update ``dictionary`` (m × k, atoms as columns) and ``state`` in place.
 
         Must leave every atom with unit norm and replace atoms that are no longer used.

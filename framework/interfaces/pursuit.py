@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from sparseland import convergence
+from sparseland import convergence, option
 from sparseland.backend import BACKENDS, to_backend, to_torch
 from sparseland.errors import ConfigError, NonFiniteError, ShapeError, check
 from sparseland.interfaces.plugin import Plugin
@@ -87,7 +87,7 @@ def warn_not_converged(pursuit: str, stalled: int, total: int, max_iter: int, to
 
 @dataclass
 class PursuitConfig(PluginConfig):
-    backend: str = "torch"
+    backend: str = option("torch", "array library the pursuit runs on: torch or cupy")
 
     def __post_init__(self) -> None:
         check(
@@ -254,27 +254,23 @@ class Pursuit(Plugin[PursuitConfig]):
         op.code_shape(x)  # raises ShapeError naming both shapes
         if self.needs_matrix:
             _ = op.matrix  # raises with the list of pursuits that work without one
-        if not torch.is_floating_point(x):
-            raise ShapeError(
-                f"signals must be floating point, got {x.dtype}; convert them to float32 or "
-                "float64."
-            )
-        if not bool(torch.isfinite(x).all()):
-            raise NonFiniteError(
-                "signals contain NaN or Inf; clean the data or check the preprocessing."
-            )
+        _check_values(x, "signals", "clean the data or check the preprocessing", plural=True)
         matrix = op.matrix if isinstance(op, MatrixOperator) else None
         if isinstance(matrix, torch.Tensor):
-            if not torch.is_floating_point(matrix):
-                raise ShapeError(
-                    f"the dictionary must be floating point, got {matrix.dtype}; convert it "
-                    "to float32 or float64."
-                )
-            if not bool(torch.isfinite(matrix).all()):
-                raise NonFiniteError(
-                    "the dictionary contains NaN or Inf; check how it was learned or loaded."
-                )
+            _check_values(matrix, "the dictionary", "check how it was learned or loaded")
 
     @abstractmethod
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
         """Return the codes of ``x`` (arrays of the namespace of ``x``)."""
+
+
+def _check_values(t: torch.Tensor, what: str, fix: str, plural: bool = False) -> None:
+    """Signals and dictionaries alike: floating point and finite, or a message naming the fix."""
+    pronoun, contains = ("them", "contain") if plural else ("it", "contains")
+    if not torch.is_floating_point(t):
+        raise ShapeError(
+            f"{what} must be floating point, got {t.dtype}; convert {pronoun} to float32 or "
+            "float64."
+        )
+    if not bool(torch.isfinite(t).all()):
+        raise NonFiniteError(f"{what} {contains} NaN or Inf; {fix}.")

@@ -49,6 +49,7 @@ def log_run_model(
         return None
 
 
+# log_run_model's arguments: it only adds the guard that keeps the run alive
 def _log_run_model(
     tracker: Tracker,
     cfg: DictConfig,

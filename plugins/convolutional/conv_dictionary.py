@@ -52,6 +52,7 @@ class ConvDictionary(LinearOperator):
 
     # ------------------------------------------------------------------ shapes
     @property
+    # shape properties, alike in every operator (operators.py's too)
     def n_filters(self) -> int:
         return int(self.filters.shape[0])
 

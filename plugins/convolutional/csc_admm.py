@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
@@ -40,18 +40,22 @@ from sparseland.problems import Lasso
 
 @dataclass
 class CscAdmmConfig(PursuitConfig):
-    lam: float = 0.05
-    max_iter: int = 200
-    tol: float = 1e-4  # relative primal and dual residuals (Boyd et al. 2011 §3.3.1)
-    rho: float = 0.0  # 0: 50λ + 1, sporco's default for ConvBPDN
-    relax: float = 1.8  # over-relaxation α ∈ (0, 2)
-    auto_rho: bool = True
-    rho_period: int = 10
-    residual_ratio: float = 2.0  # auto_rho steers ‖r‖/‖s‖ (relative residuals) to this ratio
-    rho_per_filter: bool = True  # grey images: one ρ per filter, balanced on its own residuals
-    positive: bool = False
-    check_every: int = 5
-    compute_gap: bool = True
+    lam: float = option(0.05, "weight λ of the ℓ1 norm of the code maps")
+    max_iter: int = option(200, "ADMM iterations")
+    tol: float = option(1e-4, "relative primal and dual residuals (Boyd et al. 2011 §3.3.1)")
+    rho: float = option(0.0, "ADMM penalty ρ; 0: 50λ + 1, sporco's default for ConvBPDN")
+    relax: float = option(1.8, "over-relaxation α ∈ (0, 2)")
+    auto_rho: bool = option(True, "adapt ρ to balance the primal and dual residuals")
+    rho_period: int = option(10, "iterations between ρ updates")
+    residual_ratio: float = option(
+        2.0, "auto_rho steers ‖r‖/‖s‖ (relative residuals) to this ratio"
+    )
+    rho_per_filter: bool = option(
+        True, "grey images: one ρ per filter, balanced on its own residuals"
+    )
+    positive: bool = option(False, "constrain the code maps to be non-negative")
+    check_every: int = option(5, "iterations between convergence checks")
+    compute_gap: bool = option(True, "report the duality gap in the pursuit's info")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from sparseland import PluginConfig, register_model
+from sparseland import PluginConfig, option, register_model
 from sparseland.errors import ConfigError, NonFiniteError, check
 from sparseland.interfaces import ModelContext, Pursuit, SparselandModule, contracts
 from sparseland.momentum import next_momentum
@@ -35,15 +35,17 @@ from sparseland.problems import Lasso
 
 @dataclass
 class CSCConfig(PluginConfig):
-    n_filters: int = 32
-    filter_size: int = 8
-    boundary: str = "circular"
-    highpass: float = 5.0  # Tikhonov low-pass weight (0: code the images as they are)
-    filter_steps: int = 10  # projected FISTA steps on the filters per batch
-    denoise_lam: float = 0.0  # λ for denoise_image; 0: denoise_scale · σ
-    denoise_scale: float = 2.5  # λ = 2.5σ: best of 1.5, 2.5, 3.5 on camera() (benchmarks)
-    denoise_adapt: int = 0  # dictionary-learning rounds on the noisy image before denoising
-    denoise_highpass: float = 0.0  # Tikhonov weight of the denoising split (0: ``highpass``)
+    n_filters: int = option(32, "number of convolutional filters (atoms)")
+    filter_size: int = option(8, "side of the square filters, in pixels")
+    boundary: str = option("circular", "boundary of the convolutions: circular or full")
+    highpass: float = option(5.0, "Tikhonov low-pass weight (0: code the images as they are)")
+    filter_steps: int = option(10, "projected FISTA steps on the filters per batch")
+    denoise_lam: float = option(0.0, "λ for denoise_image; 0: denoise_scale · σ")
+    denoise_scale: float = option(
+        2.5, "λ = denoise_scale · σ when denoise_lam = 0 (2.5: best of 1.5, 2.5, 3.5 on camera)"
+    )
+    denoise_adapt: int = option(0, "dictionary-learning rounds on the noisy image before denoising")
+    denoise_highpass: float = option(0.0, "Tikhonov weight of the denoising split (0: highpass)")
 
     def __post_init__(self) -> None:
         check(self.n_filters >= 1, "n_filters", f"must be >= 1, got {self.n_filters}")

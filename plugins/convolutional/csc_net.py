@@ -33,10 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparseland import register_model
+from sparseland import option, register_model
 from sparseland.errors import ConfigError, ShapeError, check
 from sparseland.interfaces import ModelContext, contracts
 from sparseland.plugins.convolutional.conv_dictionary import ConvDictionary
+
+# the denoising-network toolkit that cnn, dae and cscnet share (neural/blocks.py)
 from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,
@@ -53,19 +55,23 @@ from sparseland.problems import soft_threshold
 
 @dataclass
 class CscNetConfig(NeuralConfig):
-    n_filters: int = 175
-    filter_size: int = 11
-    unfoldings: int = 12  # ISTA steps after the first thresholding
-    stride: int = 8  # grid step of the maps (1: the plain convolutional model)
-    shift_ensemble: bool = True  # stride > 1: average the test estimate over the s² grid shifts
-    tied: bool = False  # one dictionary for A, B and C (plain ISTA with learned filters)
-    threshold: float = 0.1  # initial θ as a multiple of σ (on the data's scale)
-    sigma: float = 25.0  # Gaussian noise (0–255 scale) added when the data come clean
-    loss: str = "l2"
-    self_ensemble: bool = False  # denoise_image: average over the 8 symmetries of the square
-    seed: int = 0
-    lr: float = 2e-3
-    lr_schedule: str = "cosine"
+    n_filters: int = option(175, "number of convolutional filters")
+    filter_size: int = option(11, "side of the square filters, in pixels")
+    unfoldings: int = option(12, "ISTA steps after the first thresholding")
+    stride: int = option(8, "grid step of the maps (1: the plain convolutional model)")
+    shift_ensemble: bool = option(
+        True, "stride > 1: average the test estimate over the s² grid shifts"
+    )
+    tied: bool = option(False, "one dictionary for A, B and C (plain ISTA with learned filters)")
+    threshold: float = option(0.1, "initial θ as a multiple of σ (on the data's scale)")
+    sigma: float = option(25.0, "Gaussian noise σ (0–255 scale) added when the data come clean")
+    loss: str = option("l2", "training loss: l2, l1 or mixed")
+    self_ensemble: bool = option(
+        False, "denoise_image: average over the 8 symmetries of the square"
+    )
+    seed: int = option(0, "seed of the filter initialisation")
+    lr: float = option(2e-3, "Adam learning rate")
+    lr_schedule: str = option("cosine", "constant, or cosine: anneal lr to 0 over lr_steps")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -118,6 +124,7 @@ def ista_filters(n_filters: int, size: int, seed: int, stride: int = 1) -> torch
 
 
 @register_model("cscnet", config=CscNetConfig)
+# the NeuralModule skeleton (capability, compatibility check, init), as in dae, psd, lista
 class CscNet(NeuralModule):
     provides = (contracts.Denoiser,)
 

@@ -10,12 +10,12 @@ with unit ``steps`` as in Sulam et al.'s unfolded networks or with the default (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
@@ -27,11 +27,15 @@ from sparseland.plugins.convolutional.ml_pursuit import (
 from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 from sparseland.problems import MultiLayerLasso
 
+# The optional arguments of every multi-layer pursuit's ``layers``
+Taus = Sequence[Any] | None
+Steps = Sequence[float] | None
+
 
 @dataclass
 class MultiLayerPursuitConfig(PursuitConfig):
-    lam: list[float] = field(default_factory=lambda: [0.1])  # one per layer, or one for all
-    positive: bool = True  # non-negative codes: T⁺ is a ReLU
+    lam: list[float] = option([0.1], "λ of each layer, or one for all")
+    positive: bool = option(True, "non-negative codes: the threshold is a ReLU")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -47,7 +51,7 @@ class MultiLayerPursuitConfig(PursuitConfig):
 
 @dataclass
 class UnfoldedConfig(MultiLayerPursuitConfig):
-    unfoldings: int = 20
+    unfoldings: int = option(20, "iterations of the multi-layer pursuit")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -70,11 +74,7 @@ class MultiLayerPursuit(Pursuit):
         return MultiLayerLasso(tuple(config.lam), config.positive)
 
     def layers(
-        self,
-        x: torch.Tensor,
-        op: MultiLayerConvDictionary,
-        taus: Sequence[Any] | None = None,
-        steps: Sequence[float] | None = None,
+        self, x: torch.Tensor, op: MultiLayerConvDictionary, taus: Taus = None, steps: Steps = None
     ) -> list[torch.Tensor]:
         raise NotImplementedError
 
@@ -123,11 +123,7 @@ class LayeredThresholding(MultiLayerPursuit):
     step_free = True  # … for any steps, so a model may as well pass unit steps
 
     def layers(
-        self,
-        x: torch.Tensor,
-        op: MultiLayerConvDictionary,
-        taus: Sequence[Any] | None = None,
-        steps: Sequence[float] | None = None,
+        self, x: torch.Tensor, op: MultiLayerConvDictionary, taus: Taus = None, steps: Steps = None
     ) -> list[torch.Tensor]:
         taus = self.problem.per_layer(op.n_layers) if taus is None else taus
         return layered_thresholding(x, op, taus, self.problem.positive, steps)
@@ -135,7 +131,7 @@ class LayeredThresholding(MultiLayerPursuit):
 
 @dataclass
 class LayeredBPConfig(UnfoldedConfig):
-    accelerate: bool = True  # FISTA within each layer
+    accelerate: bool = option(True, "FISTA within each layer")
 
 
 @register_pursuit("layered_bp", config=LayeredBPConfig)
@@ -148,11 +144,7 @@ class LayeredBasisPursuit(MultiLayerPursuit):
         return [1.0 / op.layer_lipschitz(i) for i in range(1, op.n_layers + 1)]
 
     def layers(
-        self,
-        x: torch.Tensor,
-        op: MultiLayerConvDictionary,
-        taus: Sequence[Any] | None = None,
-        steps: Sequence[float] | None = None,
+        self, x: torch.Tensor, op: MultiLayerConvDictionary, taus: Taus = None, steps: Steps = None
     ) -> list[torch.Tensor]:
         steps, taus = self.steps_and_taus(op, taus, steps)
         return layered_bp(

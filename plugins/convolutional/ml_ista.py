@@ -6,22 +6,27 @@ thresholds the steps are s_i = c^{[i<L]} / Π_{j≤i}‖D_j‖² (c = ``smoothin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import check
-from sparseland.plugins.convolutional.layered import MultiLayerPursuit, UnfoldedConfig
+from sparseland.plugins.convolutional.layered import (
+    MultiLayerPursuit,
+    Steps,
+    Taus,
+    UnfoldedConfig,
+)
 from sparseland.plugins.convolutional.ml_pursuit import ml_ista
 from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
 
 @dataclass
 class MLIstaConfig(UnfoldedConfig):
-    smoothing: float = 1.0  # c ∈ (0, 1]: inner steps c/‖D‖², the Moreau parameter μ of the paper
+    smoothing: float = option(
+        1.0, "c ∈ (0, 1]: inner steps c/‖D‖², the Moreau parameter μ of the paper"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -39,11 +44,7 @@ class _MLIsta(MultiLayerPursuit):
         return float(self.config.smoothing)
 
     def layers(
-        self,
-        x: torch.Tensor,
-        op: MultiLayerConvDictionary,
-        taus: Sequence[Any] | None = None,
-        steps: Sequence[float] | None = None,
+        self, x: torch.Tensor, op: MultiLayerConvDictionary, taus: Taus = None, steps: Steps = None
     ) -> list[torch.Tensor]:
         steps, taus = self.steps_and_taus(op, taus, steps)
         return ml_ista(

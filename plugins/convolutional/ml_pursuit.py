@@ -94,6 +94,7 @@ def layered_bp(
     return layers
 
 
+# the same arguments as layered_bp: the two are interchangeable solvers of one problem
 def ml_ista(
     x: torch.Tensor,
     op: MultiLayerConvDictionary,

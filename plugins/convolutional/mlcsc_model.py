@@ -19,14 +19,14 @@ Per-layer sparsity (fraction of zeros, as in Papyan et al. 2017) is logged for v
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparseland import PluginConfig, register_model
+from sparseland import PluginConfig, option, register_model
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import ModelContext, SparselandModule, contracts
 from sparseland.plugins.convolutional.layered import MultiLayerPursuit
@@ -35,19 +35,21 @@ from sparseland.plugins.convolutional.multilayer import MultiLayerConvDictionary
 
 @dataclass
 class MLCSCConfig(PluginConfig):
-    channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # K_i per layer
-    kernels: list[int] = field(default_factory=lambda: [3, 3, 4])
-    strides: list[int] = field(default_factory=lambda: [1, 2, 1])
-    paddings: list[int] = field(default_factory=lambda: [1, 1, 0])
-    supervised: bool = True
-    lr: float = 2e-3
-    weight_decay: float = 0.0
+    channels: list[int] = option([32, 64, 128], "filters K_i of each layer")
+    kernels: list[int] = option([3, 3, 4], "kernel side of each layer")
+    strides: list[int] = option([1, 2, 1], "convolution stride of each layer")
+    paddings: list[int] = option([1, 1, 0], "zero padding of each layer")
+    supervised: bool = option(True, "train the filters through a classifier on the deepest codes")
+    lr: float = option(2e-3, "Adam learning rate")
+    weight_decay: float = option(0.0, "Adam weight decay")
     # "lipschitz": the pursuit's 1/‖D_i‖²-type steps from the current weights, so that every
     # unfolding is a convergent ML-ISTA step, whatever the weights grow to; "unit": s_i = 1,
     # absorbed in the weights (Sulam et al.'s networks), which diverges once ‖D_i‖² > 2
-    steps: str = "lipschitz"
-    power_iterations: int = 2  # per training step, warm-started, for the "lipschitz" steps
-    n_classes: int = 0  # 0: from the dataset
+    steps: str = option(
+        "lipschitz", "lipschitz: 1/‖D_i‖²-type steps from the weights; unit: s_i = 1"
+    )
+    power_iterations: int = option(2, "power iterations per training step for the lipschitz steps")
+    n_classes: int = option(0, "classes of the classifier head (0: from the dataset)")
 
     def __post_init__(self) -> None:
         n = len(self.channels)

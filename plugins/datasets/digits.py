@@ -7,18 +7,18 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_dataset
+from sparseland import PluginConfig, option, register_dataset
 from sparseland.errors import check
 from sparseland.plugins.datasets.labelled_images import LabelledImagesDataModule, stratified_split
 
 
 @dataclass
 class DigitsConfig(PluginConfig):
-    test_fraction: float = 0.25
-    val_fraction: float = 0.1  # of what is left after the test split
-    flatten: bool = False  # x as rows (n, 64) instead of images (n, 1, 8, 8)
-    batch_size: int = 128
-    seed: int = 0
+    test_fraction: float = option(0.25, "share of the images held out for testing")
+    val_fraction: float = option(0.1, "of what is left after the test split")
+    flatten: bool = option(False, "x as rows (n, 64) instead of images (n, 1, 8, 8)")
+    batch_size: int = option(128, "signals per batch")
+    seed: int = option(0, "seed of the splits")
 
     def __post_init__(self) -> None:
         check(

@@ -10,43 +10,42 @@ test images (disjoint from training) with fixed noise. Batches: ``x`` the corrup
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from sparseland import PluginConfig, register_dataset
+from sparseland import PluginConfig, option, register_dataset
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Preprocessor, SparselandDataModule, contracts
-from sparseland.plugins.datasets.natural_images import check_image_split, load_image
+from sparseland.plugins.datasets.natural_images import BUNDLED, check_image_split, load_image
 from sparseland.plugins.preprocess.patches import random_patches
 
+# The bundled natural scenes and textures, less the test image (camera) and the rest
 TRAIN_IMAGES = [
-    "astronaut",
-    "brick",
-    "chelsea",
-    "clock",
-    "coffee",
-    "coins",
-    "grass",
-    "gravel",
-    "moon",
-    "rocket",
+    name
+    for name in BUNDLED
+    if name not in ("camera", "cat", "hubble_deep_field", "immunohistochemistry", "page", "text")
 ]
 
 
 @dataclass
 class ImageCropsConfig(PluginConfig):
-    train_images: list[str] = field(default_factory=lambda: list(TRAIN_IMAGES))
-    test_images: list[str] = field(default_factory=lambda: ["camera"])
-    crop_size: int = 40
-    sigma: float = 25.0  # Gaussian noise (0–255 scale) when no corruption preprocessor is set
-    augment: bool = True  # random flips and 90° rotations of the training crops
-    n_train: int = 8192  # crops per epoch
-    n_val: int = 256
-    n_test: int = 512
-    batch_size: int = 64
-    seed: int = 0
+    train_images: list[str] = option(
+        list(TRAIN_IMAGES), "bundled scikit-image names or image paths to crop for training"
+    )
+    test_images: list[str] = option(["camera"], "images denoised whole at test time")
+    crop_size: int = option(40, "side of the square training crops, in pixels")
+    sigma: float = option(
+        25.0, "Gaussian noise (0–255 scale) when no corruption preprocessor is set"
+    )
+    augment: bool = option(True, "random flips and 90° rotations of the training crops")
+    # the split fields every dataset declares, one meaning across datasets (docs/plugins.md)
+    n_train: int = option(8192, "crops per epoch")
+    n_val: int = option(256, "validation crops")
+    n_test: int = option(512, "test crops")
+    batch_size: int = option(64, "crops per batch")
+    seed: int = option(0, "seed of the crops and the noise")
 
     def __post_init__(self) -> None:
         check(self.crop_size >= 4, "crop_size", f"must be >= 4, got {self.crop_size}")

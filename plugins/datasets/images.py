@@ -13,12 +13,12 @@ whole images are exposed as ``noisy_image``, ``clean_image`` (H, W) and the nois
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from sparseland import PluginConfig, register_dataset
+from sparseland import PluginConfig, option, register_dataset
 from sparseland.errors import check
 from sparseland.interfaces import SparselandDataModule, contracts
 from sparseland.plugins.datasets.natural_images import load_image
@@ -30,15 +30,20 @@ TRAIN_SOURCES = ("noisy", "clean")
 
 @dataclass
 class ImagesConfig(PluginConfig):
-    image: str = "camera"  # a bundled scikit-image name or a path to an image file
-    sigma: float = 25.0  # noise standard deviation in grey levels [0, 255]
-    train_on: str = "noisy"
-    train_images: list[str] = field(default_factory=lambda: ["astronaut", "coffee", "chelsea"])
-    patch_size: int = 8
-    n_train: int = 40000
-    n_val: int = 2000
-    batch_size: int = 4096
-    seed: int = 0  # noise and patch positions
+    image: str = option("camera", "a bundled scikit-image name or a path to an image file")
+    sigma: float = option(25.0, "noise standard deviation in grey levels [0, 255]")
+    train_on: str = option(
+        "noisy", "noisy: learn on the noisy image's patches; clean: on train_images"
+    )
+    train_images: list[str] = option(
+        ["astronaut", "coffee", "chelsea"], "clean images to learn from when train_on is clean"
+    )
+    # the split fields every dataset declares, one meaning across datasets (docs/plugins.md)
+    patch_size: int = option(8, "side of the square patches, in pixels")
+    n_train: int = option(40000, "training patches")
+    n_val: int = option(2000, "validation patches")
+    batch_size: int = option(4096, "patches per batch")
+    seed: int = option(0, "seed of the noise and the patch positions")
 
     def __post_init__(self) -> None:
         check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}", "σ is in grey levels")
@@ -77,6 +82,7 @@ class ImagesDataModule(SparselandDataModule):
 
     signal_kind = "vector"
 
+    # setup's opening, alike in every dataset: runs once, draws from the run's seed
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sparseland import PluginConfig, register_dataset
+from sparseland import PluginConfig, option, register_dataset
 from sparseland.errors import DataNotFoundError, ShapeError, check
 from sparseland.plugins.datasets.labelled_images import LabelledImagesDataModule, stratified_split
 
@@ -30,13 +30,13 @@ FILES = {
 
 @dataclass
 class MnistConfig(PluginConfig):
-    root: str = "data/mnist"
-    n_train: int = 0  # use only the first n training images (0: all)
-    n_test: int = 0  # use only the first n test images (0: all)
-    val_fraction: float = 0.1  # of the training images
-    flatten: bool = False
-    batch_size: int = 128
-    seed: int = 0
+    root: str = option("data/mnist", "folder holding (or receiving) the MNIST files")
+    n_train: int = option(0, "use only the first n training images (0: all)")
+    n_test: int = option(0, "use only the first n test images (0: all)")
+    val_fraction: float = option(0.1, "share of the training images held out for validation")
+    flatten: bool = option(False, "x as rows (n, 784) instead of images (n, 1, 28, 28)")
+    batch_size: int = option(128, "images per batch")
+    seed: int = option(0, "seed of the validation split")
 
     def __post_init__(self) -> None:
         check(self.n_train >= 0, "n_train", f"must be >= 0, got {self.n_train}")

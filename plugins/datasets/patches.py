@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset
 
-from sparseland import PluginConfig, register_dataset
+from sparseland import PluginConfig, option, register_dataset
 from sparseland.errors import check
 from sparseland.interfaces import SparselandDataModule, contracts
 from sparseland.plugins.datasets.natural_images import check_image_split, load_image
@@ -16,16 +16,18 @@ from sparseland.plugins.preprocess.patches import random_patches
 
 @dataclass
 class PatchesDatasetConfig(PluginConfig):
-    train_images: list[str] = field(
-        default_factory=lambda: ["astronaut", "coffee", "chelsea", "rocket", "clock"]
+    train_images: list[str] = option(
+        ["astronaut", "coffee", "chelsea", "rocket", "clock"],
+        "bundled scikit-image names or image paths for the training patches",
     )
-    test_images: list[str] = field(default_factory=lambda: ["camera", "moon"])
-    patch_size: int = 8
-    n_train: int = 20000
-    n_val: int = 2000
-    n_test: int = 5000
-    batch_size: int = 256
-    seed: int = 0
+    test_images: list[str] = option(["camera", "moon"], "images of the test patches")
+    # the split fields every dataset declares, one meaning across datasets (docs/plugins.md)
+    patch_size: int = option(8, "side of the square patches, in pixels")
+    n_train: int = option(20000, "training patches")
+    n_val: int = option(2000, "validation patches")
+    n_test: int = option(5000, "test patches")
+    batch_size: int = option(256, "patches per batch")
+    seed: int = option(0, "seed of the patch positions")
 
     def __post_init__(self) -> None:
         check(self.patch_size >= 2, "patch_size", f"must be >= 2, got {self.patch_size}")
@@ -53,6 +55,7 @@ class PatchesDataModule(SparselandDataModule):
     provides = (contracts.PatchGeometry,)
     signal_kind = "vector"
 
+    # setup's opening, alike in every dataset: runs once, draws from the run's seed
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return

@@ -11,41 +11,32 @@ validation and test patches come from the disjoint test images and are held in m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from sparseland import PluginConfig, register_dataset
+from sparseland import option, register_dataset
 from sparseland.errors import check
 from sparseland.interfaces import SparselandDataModule, contracts
-from sparseland.plugins.datasets.natural_images import check_image_split, load_image
-from sparseland.plugins.datasets.patches import SignalDataset
+from sparseland.plugins.datasets.natural_images import load_image
+from sparseland.plugins.datasets.patches import PatchesDatasetConfig, SignalDataset
 from sparseland.plugins.preprocess.patches import random_patches
 
 Batch = dict[str, torch.Tensor]
 
 
 @dataclass
-class StreamingPatchesConfig(PluginConfig):
-    train_images: list[str] = field(
-        default_factory=lambda: ["astronaut", "coffee", "chelsea", "rocket", "clock"]
-    )
-    test_images: list[str] = field(default_factory=lambda: ["camera", "moon"])
-    patch_size: int = 8
-    n_train: int = 1_000_000  # patches per epoch, drawn on the fly
-    n_fit: int = 10000  # patches the preprocessor is fitted on
-    n_val: int = 2000
-    n_test: int = 5000
-    batch_size: int = 1024
-    seed: int = 0
+class StreamingPatchesConfig(PatchesDatasetConfig):
+    """The fields of ``patches``; ``n_train`` counts the patches drawn per epoch."""
+
+    n_train: int = option(1_000_000, "patches per epoch, drawn on the fly")
+    n_fit: int = option(10000, "patches the preprocessor is fitted on")
+    batch_size: int = option(1024, "patches per batch")
 
     def __post_init__(self) -> None:
-        check(self.patch_size >= 2, "patch_size", f"must be >= 2, got {self.patch_size}")
-        values = vars(self)
-        for key in ("n_train", "n_fit", "n_val", "n_test", "batch_size"):
-            check(values[key] >= 1, key, f"must be >= 1, got {values[key]}")
-        check_image_split(self.train_images, self.test_images)
+        super().__post_init__()
+        check(self.n_fit >= 1, "n_fit", f"must be >= 1, got {self.n_fit}")
 
 
 class PatchStream(IterableDataset[Batch]):
@@ -90,6 +81,7 @@ class StreamingPatchesDataModule(SparselandDataModule):
     provides = (contracts.PatchGeometry,)
     signal_kind = "vector"
 
+    # setup's opening, alike in every dataset: runs once, draws from the run's seed
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from sparseland import PluginConfig, register_dataset
+from sparseland import PluginConfig, option, register_dataset
 from sparseland.errors import check
 from sparseland.interfaces import SparselandDataModule, contracts
 from sparseland.plugins.datasets.patches import SignalDataset
@@ -22,16 +22,16 @@ from sparseland.plugins.datasets.patches import SignalDataset
 
 @dataclass
 class SyntheticConfig(PluginConfig):
-    signal_dim: int = 20
-    n_atoms: int = 50
-    n_nonzero: int = 3
-    snr_db: float | None = 20.0  # None: clean signals
-    n_train: int = 1500
-    n_val: int = 500
-    n_test: int = 500
-    batch_size: int = 500
-    shuffle: bool = True
-    seed: int = 0
+    signal_dim: int = option(20, "signal dimension m (rows of D*)")
+    n_atoms: int = option(50, "atoms k of the true dictionary D*")
+    n_nonzero: int = option(3, "non-zeros of every code")
+    snr_db: float | None = option(20.0, "signal-to-noise ratio in dB (None: clean signals)")
+    n_train: int = option(1500, "training signals")
+    n_val: int = option(500, "validation signals")
+    n_test: int = option(500, "test signals")
+    batch_size: int = option(500, "signals per batch")
+    shuffle: bool = option(True, "shuffle the training signals every epoch")
+    seed: int = option(0, "seed of D*, the codes and the noise")
 
     def __post_init__(self) -> None:
         values = vars(self)
@@ -77,6 +77,7 @@ class SyntheticDataModule(SparselandDataModule):
     provides = (contracts.GroundTruthDictionary,)
     signal_kind = "vector"
 
+    # setup's opening, alike in every dataset: runs once, draws from the run's seed
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
             return

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_learner
+from sparseland import option, register_learner
 from sparseland.errors import check
+from sparseland.interfaces.learner import Tensors
 from sparseland.plugins.dictionary.atom_updates import (
     GramStatistics,
     bcd_columns,
@@ -22,32 +23,21 @@ from sparseland.plugins.dictionary.atom_updates import (
     unused_atoms,
 )
 from sparseland.plugins.dictionary.batch_learner import BatchLearner
+from sparseland.plugins.dictionary.replacement_config import AtomReplacementConfig
 
 
 @dataclass
-class BcdConfig(PluginConfig):
-    n_sweeps: int = 5  # passes over the columns per epoch
-    replace_unused: bool = True
-    unused_threshold: float = 1e-6  # A_jj below this × mean(diag A): the atom is unused
-    max_coherence: float = 0.99  # replace atoms with |d_iᵀd_j| above this (1: never)
+class BcdConfig(AtomReplacementConfig):
+    n_sweeps: int = option(5, "passes over the columns per epoch")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.n_sweeps >= 1, "n_sweeps", f"must be >= 1, got {self.n_sweeps}")
-        check(
-            0 < self.max_coherence <= 1,
-            "max_coherence",
-            f"must be in (0, 1], got {self.max_coherence}",
-        )
 
 
 @register_learner("bcd", config=BcdConfig)
 class BcdLearner(GramStatistics, BatchLearner):
-    def update(
-        self,
-        dictionary: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        stats: dict[str, torch.Tensor],
-    ) -> None:
+    def update(self, dictionary: torch.Tensor, state: Tensors, stats: Tensors) -> None:
         A, B = stats["A"], stats["B"]
         bcd_columns(dictionary, A, B, self.config.n_sweeps)
         if self.config.replace_unused:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_learner
+from sparseland import PluginConfig, option, register_learner
 from sparseland.errors import check
 from sparseland.interfaces import DictionaryLearner
+from sparseland.interfaces.learner import Tensors
 from sparseland.plugins.dictionary.atom_updates import (
     GramStatistics,
     normalize_columns_,
@@ -28,11 +29,17 @@ from sparseland.plugins.dictionary.atom_updates import (
 
 @dataclass
 class GradientConfig(PluginConfig):
-    lr: float = 1.0
-    scale_by_lipschitz: bool = True
-    replace_unused: bool = True
-    unused_threshold: float = 1e-3
-    energy_decay: float = 0.99  # running average of each atom's energy diag(A)/n
+    lr: float = option(1.0, "step size of the projected gradient step on D")
+    scale_by_lipschitz: bool = option(
+        True, "step η = lr / ‖A/n‖₂ (the Lipschitz constant of the gradient) instead of lr"
+    )
+    replace_unused: bool = option(
+        True, "replace atoms whose running energy falls below unused_threshold × its mean"
+    )
+    unused_threshold: float = option(
+        1e-3, "running energy below this × the mean: the atom is unused"
+    )
+    energy_decay: float = option(0.99, "running average of each atom's energy diag(A)/n")
 
     def __post_init__(self) -> None:
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
@@ -45,19 +52,14 @@ class GradientConfig(PluginConfig):
 
 @register_learner("gradient", config=GradientConfig)
 class GradientLearner(GramStatistics, DictionaryLearner):
-    def init_state(self, dictionary: torch.Tensor) -> dict[str, torch.Tensor]:
+    def init_state(self, dictionary: torch.Tensor) -> Tensors:
         k = dictionary.shape[1]
         return {
             "energy": torch.zeros(k, dtype=dictionary.dtype),
             "t": torch.zeros((), dtype=torch.long),
         }
 
-    def update(
-        self,
-        dictionary: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        stats: dict[str, torch.Tensor],
-    ) -> None:
+    def update(self, dictionary: torch.Tensor, state: Tensors, stats: Tensors) -> None:
         n = stats["n"].clamp_min(1.0)
         A, B = stats["A"] / n, stats["B"] / n
         step = self.config.lr

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_learner
+from sparseland import PluginConfig, option, register_learner
 from sparseland.errors import check
+from sparseland.interfaces.learner import Tensors
 from sparseland.plugins.dictionary.atom_updates import (
     duplicate_atoms,
     replace_atoms,
@@ -37,23 +38,32 @@ from sparseland.plugins.dictionary.atom_updates import (
     swap_atom,
 )
 from sparseland.plugins.dictionary.batch_learner import BatchLearner
+from sparseland.plugins.dictionary.replacement_config import check_max_coherence, check_replacement
 
 
 @dataclass
 class KsvdConfig(PluginConfig):
-    power_iterations: int = 1  # 1: approximate K-SVD; more: closer to the exact rank-one SVD
-    replace_unused: bool = True
-    min_usage: int = 1  # atoms used by fewer signals are replaced
+    power_iterations: int = option(
+        1, "1: approximate K-SVD; more: closer to the exact rank-one SVD"
+    )
+    replace_unused: bool = option(True, "replace atoms used by too few signals")
+    min_usage: int = option(1, "atoms used by fewer signals are replaced")
     # ... or by fewer than this × the mean usage (K-SVD protocol recovery, 0.2 vs 0: 97.8 vs
     # 93 % on one set of draws, 95.8 vs 95.2 % on another; benchmarks/results/learners.md)
-    min_usage_fraction: float = 0.2
-    max_coherence: float = 0.99
+    min_usage_fraction: float = option(0.2, "... or by fewer than this × the mean usage")
+    max_coherence: float = option(0.99, "replace atoms with |d_iᵀd_j| above this (1: never)")
     # "split": a replaced atom takes the second singular vector of the residual of the atom
     # that codes worst (split_atoms); "signal": the worst-coded signal (Rubinstein's box)
-    replacement: str = "split"
+    replacement: str = option(
+        "split",
+        "split: second singular vector of the worst atom's residual; signal: worst-coded signal",
+    )
     # with nothing to replace, move the least-energy atom to the split of the worst-coding
     # atom when σ₂² of that atom's residual exceeds this × its energy (swap_atom; 0: never)
-    swap_ratio: float = 1.0
+    swap_ratio: float = option(
+        1.0,
+        "swap the least-energy atom when σ₂² of the worst residual > this × its energy (0: never)",
+    )
 
     def __post_init__(self) -> None:
         check(
@@ -62,17 +72,8 @@ class KsvdConfig(PluginConfig):
             f"must be >= 1, got {self.power_iterations}",
         )
         check(self.min_usage >= 1, "min_usage", f"must be >= 1, got {self.min_usage}")
-        check(
-            0 < self.max_coherence <= 1,
-            "max_coherence",
-            f"must be in (0, 1], got {self.max_coherence}",
-        )
-        check(
-            self.replacement in ("split", "signal"),
-            "replacement",
-            f"'{self.replacement}' is not a replacement",
-            "choose split or signal",
-        )
+        check_max_coherence(self.max_coherence)
+        check_replacement(self.replacement)
         check(self.swap_ratio >= 0, "swap_ratio", f"must be >= 0, got {self.swap_ratio}")
 
 
@@ -107,17 +108,10 @@ def ksvd_sweep(
 
 @register_learner("ksvd", config=KsvdConfig)
 class KsvdLearner(BatchLearner):
-    def statistics(
-        self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def statistics(self, x: torch.Tensor, codes: torch.Tensor, dictionary: torch.Tensor) -> Tensors:
         return {"gather_x": x, "gather_codes": codes}
 
-    def update(
-        self,
-        dictionary: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        stats: dict[str, torch.Tensor],
-    ) -> None:
+    def update(self, dictionary: torch.Tensor, state: Tensors, stats: Tensors) -> None:
         X, H = stats["gather_x"], stats["gather_codes"].clone()
         R = ksvd_sweep(dictionary, X, H, self.config.power_iterations)
         if self.config.replace_unused:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_learner
+from sparseland import option, register_learner
 from sparseland.errors import check
+from sparseland.interfaces.learner import Tensors
 from sparseland.plugins.dictionary.atom_updates import (
     GramStatistics,
     duplicate_atoms,
@@ -23,22 +24,16 @@ from sparseland.plugins.dictionary.atom_updates import (
     unused_atoms,
 )
 from sparseland.plugins.dictionary.batch_learner import BatchLearner
+from sparseland.plugins.dictionary.replacement_config import AtomReplacementConfig
 
 
 @dataclass
-class ModConfig(PluginConfig):
-    ridge: float = 1e-6  # ε = ridge · tr(A)/k added to the diagonal of A
-    replace_unused: bool = True
-    unused_threshold: float = 1e-6
-    max_coherence: float = 0.99
+class ModConfig(AtomReplacementConfig):
+    ridge: float = option(1e-6, "ε = ridge · tr(A)/k added to the diagonal of A")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.ridge >= 0, "ridge", f"must be >= 0, got {self.ridge}")
-        check(
-            0 < self.max_coherence <= 1,
-            "max_coherence",
-            f"must be in (0, 1], got {self.max_coherence}",
-        )
 
 
 def mod_step(A: torch.Tensor, B: torch.Tensor, ridge: float) -> torch.Tensor:
@@ -53,12 +48,7 @@ def mod_step(A: torch.Tensor, B: torch.Tensor, ridge: float) -> torch.Tensor:
 
 @register_learner("mod", config=ModConfig)
 class ModLearner(GramStatistics, BatchLearner):
-    def update(
-        self,
-        dictionary: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        stats: dict[str, torch.Tensor],
-    ) -> None:
+    def update(self, dictionary: torch.Tensor, state: Tensors, stats: Tensors) -> None:
         A = stats["A"]
         new = mod_step(A, stats["B"], self.config.ridge)
         dead = new.norm(dim=0) <= 1e-12

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_learner
+from sparseland import option, register_learner
 from sparseland.errors import check
 from sparseland.interfaces import DictionaryLearner
+from sparseland.interfaces.learner import Tensors
 from sparseland.plugins.dictionary.atom_updates import (
     GramStatistics,
     bcd_columns,
@@ -30,54 +31,52 @@ from sparseland.plugins.dictionary.atom_updates import (
     split_from_candidates,
     unused_atoms,
 )
+from sparseland.plugins.dictionary.replacement_config import (
+    AtomReplacementConfig,
+    check_replacement,
+)
 
 __all__ = ["OnlineConfig", "OnlineLearner", "bcd_columns"]
 
 
 @dataclass
-class OnlineConfig(PluginConfig):
+class OnlineConfig(AtomReplacementConfig):
     # ρ in β_t = (1 − 1/t)^ρ; larger forgets the first batches (coded with a poor dictionary)
     # faster. ρ = 1 is the plain average; 20 gave a 4 % lower held-out objective in the default
     # run (0.454 vs 0.472) with clean edge atoms instead of noisy ones, and reached SPAMS's
     # 90-s objective in 15 s (benchmarks/results/learners.md, Speed)
-    forget_rho: float = 20.0
-    n_sweeps: int = 1  # BCD passes over the columns per mini-batch
-    replace_unused: bool = True
-    unused_threshold: float = 1e-6  # A_jj below this × mean(diag A): the atom is unused
-    max_coherence: float = 0.99  # also replace atoms with |d_iᵀd_j| above this (1: never)
+    forget_rho: float = option(
+        20.0, "ρ in β_t = (1 − 1/t)^ρ; larger forgets the first batches faster (1: plain average)"
+    )
+    n_sweeps: int = option(1, "BCD passes over the columns per mini-batch")
     # ... or whose running energy (diag A_batch / n, averaged with ``energy_decay``) is below
     # this × the mean energy: rarely used atoms are mostly stuck in poor local minima
-    min_energy_fraction: float = 0.2
-    energy_decay: float = 0.9
+    min_energy_fraction: float = option(
+        0.2, "... or whose running energy is below this × the mean energy"
+    )
+    energy_decay: float = option(0.9, "running average of each atom's energy diag(A_batch)/n")
     # "signal": the worst-coded signals of the batch (Mairal et al. 2009, Aharon et al. 2006);
     # "split": the direction the worst-coding atom misses (split_from_candidates). Recovery
     # over seeds 0–19: 99.2 vs 98.8 % (both 97.7 % without the energy floor)
-    replacement: str = "signal"
+    replacement: str = option(
+        "signal", "signal: the worst-coded signals; split: the direction the worst atom misses"
+    )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.forget_rho >= 0, "forget_rho", f"must be >= 0, got {self.forget_rho}")
         check(self.n_sweeps >= 1, "n_sweeps", f"must be >= 1, got {self.n_sweeps}")
-        check(
-            0 < self.max_coherence <= 1,
-            "max_coherence",
-            f"must be in (0, 1], got {self.max_coherence}",
-        )
         check(
             0 <= self.energy_decay < 1,
             "energy_decay",
             f"must be in [0, 1), got {self.energy_decay}",
         )
-        check(
-            self.replacement in ("split", "signal"),
-            "replacement",
-            f"'{self.replacement}' is not a replacement",
-            "choose split or signal",
-        )
+        check_replacement(self.replacement)
 
 
 @register_learner("online", config=OnlineConfig)
 class OnlineLearner(GramStatistics, DictionaryLearner):
-    def init_state(self, dictionary: torch.Tensor) -> dict[str, torch.Tensor]:
+    def init_state(self, dictionary: torch.Tensor) -> Tensors:
         m, k = dictionary.shape
         return {
             "A": torch.zeros(k, k, dtype=dictionary.dtype),
@@ -86,12 +85,7 @@ class OnlineLearner(GramStatistics, DictionaryLearner):
             "energy": torch.zeros(k, dtype=dictionary.dtype),
         }
 
-    def update(
-        self,
-        dictionary: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        stats: dict[str, torch.Tensor],
-    ) -> None:
+    def update(self, dictionary: torch.Tensor, state: Tensors, stats: Tensors) -> None:
         state["t"] += 1
         t = float(state["t"])
         beta = (1.0 - 1.0 / t) ** self.config.forget_rho

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from sparseland import PluginConfig, register_model, registry
+from sparseland import PluginConfig, option, register_model, registry
 from sparseland.distributed import reduce_statistics
 from sparseland.errors import ConfigError, NonFiniteError, check
 from sparseland.interfaces import ModelContext, SparselandModule, contracts
@@ -31,13 +31,16 @@ from sparseland.problems import L0
 
 @dataclass
 class DictionaryModelConfig(PluginConfig):
-    n_atoms: int = 256
-    init: str = "samples"
+    n_atoms: int = option(256, "number of atoms (columns) of the dictionary")
+    init: str = option("samples", "initial dictionary: samples (training signals), dct or gaussian")
     # denoise_image (task denoise): error bound ε = gain·σ·√m, weight of the noisy image
     # λ = noisy_weight/(255σ) in the average of overlapping patches (Elad and Aharon 2006)
-    denoise_gain: float = 1.15
-    denoise_noisy_weight: float = 30.0
-    denoise_stride: int = 1
+    denoise_gain: float = option(1.15, "denoise_image: error bound ε = gain·σ·√m per patch")
+    denoise_noisy_weight: float = option(
+        30.0,
+        "denoise_image: weight λ = noisy_weight/(255σ) of the noisy image in the patch average",
+    )
+    denoise_stride: int = option(1, "denoise_image: step between overlapping patches")
 
     def __post_init__(self) -> None:
         check(self.n_atoms >= 1, "n_atoms", f"must be >= 1, got {self.n_atoms}")

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from sparseland import PluginConfig, register_model
+from sparseland import PluginConfig, option, register_model
 from sparseland.errors import check
 from sparseland.interfaces import ModelContext, SparselandModule, contracts
 
@@ -32,7 +32,9 @@ class UntrainedModel(SparselandModule):
 
 @dataclass
 class TvConfig(PluginConfig):
-    weight_per_sigma: float = 0.9  # Chambolle weight = weight_per_sigma · σ (σ in [0, 1] units)
+    weight_per_sigma: float = option(
+        0.9, "Chambolle weight = weight_per_sigma · σ (σ in [0, 1] units)"
+    )
 
     def __post_init__(self) -> None:
         check(
@@ -55,9 +57,9 @@ class TotalVariation(UntrainedModel):
 
 @dataclass
 class WaveletConfig(PluginConfig):
-    wavelet: str = "db2"
-    method: str = "BayesShrink"
-    mode: str = "soft"
+    wavelet: str = option("db2", "PyWavelets wavelet name")
+    method: str = option("BayesShrink", "threshold selection: BayesShrink or VisuShrink")
+    mode: str = option("soft", "soft or hard thresholding of the coefficients")
 
     def __post_init__(self) -> None:
         check(
@@ -92,7 +94,7 @@ class WaveletShrinkage(UntrainedModel):
 
 @dataclass
 class PcaConfig(PluginConfig):
-    n_components: int = 32
+    n_components: int = option(32, "principal components kept")
 
     def __post_init__(self) -> None:
         check(self.n_components >= 1, "n_components", f"must be >= 1, got {self.n_components}")

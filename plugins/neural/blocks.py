@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sparseland import PluginConfig
+from sparseland import PluginConfig, option
 from sparseland.errors import ConfigError, ShapeError, check
 from sparseland.interfaces import SparselandModule, contracts
 
@@ -30,10 +30,10 @@ class NeuralConfig(PluginConfig):
     horizon and the learning rate stays constant.
     """
 
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lr_schedule: str = "constant"
-    lr_steps: int = 0  # length of the cosine decay; 0: the trainer's total number of steps
+    lr: float = option(1e-3, "Adam learning rate")
+    weight_decay: float = option(0.0, "Adam weight decay (L2 penalty on the weights)")
+    lr_schedule: str = option("constant", "constant, or cosine: anneal lr to 0 over lr_steps")
+    lr_steps: int = option(0, "length of the cosine decay; 0: the trainer's total number of steps")
 
     def __post_init__(self) -> None:
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")

@@ -11,16 +11,18 @@ averaged over pixels (= ‖x̂ − x‖²). Layers: conv + ReLU, (depth − 2) �
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparseland import register_model
+from sparseland import option, register_model
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import ModelContext, contracts
+
+# the denoising-network toolkit that cnn, dae and cscnet share (neural/blocks.py)
 from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,
@@ -40,19 +42,25 @@ POOLINGS = ("max", "avg", "none")
 
 @dataclass
 class CnnConfig(NeuralConfig):
-    mode: str = "classifier"
-    # classifier: one block per entry (its output channels)
-    channels: list[int] = field(default_factory=lambda: [32, 64])
-    kernel_size: int = 3
-    batch_norm: bool = True
-    pooling: str = "max"
-    dropout: float = 0.0
+    mode: str = option(
+        "classifier",
+        "classifier (conv blocks, pooling, linear head) or denoiser (DnCNN residual net)",
+    )
+    channels: list[int] = option(
+        [32, 64], "classifier: output channels of each conv block, one block per entry"
+    )
+    kernel_size: int = option(3, "side of the square convolution kernels")
+    batch_norm: bool = option(True, "batch normalisation after each convolution")
+    pooling: str = option("max", "classifier: max, avg or none after each block")
+    dropout: float = option(0.0, "classifier: dropout probability before the linear head")
     # denoiser (DnCNN): conv layers and their width; noise added to clean data (0–255 scale)
-    depth: int = 17
-    width: int = 64
-    sigma: float = 25.0
-    loss: str = "l2"
-    self_ensemble: bool = False  # denoise_image: average over the 8 symmetries of the square
+    depth: int = option(17, "denoiser (DnCNN): number of conv layers")
+    width: int = option(64, "denoiser (DnCNN): channels of the hidden conv layers")
+    sigma: float = option(25.0, "Gaussian noise σ (0–255 scale) added when the data come clean")
+    loss: str = option("l2", "training loss: l2, l1 or mixed")
+    self_ensemble: bool = option(
+        False, "denoise_image: average over the 8 symmetries of the square"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -10,16 +10,18 @@ L1 or (1 − w)·L2 + w·L1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparseland import register_model
+from sparseland import option, register_model
 from sparseland.errors import check
 from sparseland.interfaces import ModelContext, contracts
+
+# the denoising-network toolkit that cnn, dae and cscnet share (neural/blocks.py)
 from sparseland.plugins.neural.blocks import (
     LOSSES,
     NeuralConfig,
@@ -38,13 +40,15 @@ UPSAMPLINGS = ("nearest", "bilinear")
 
 @dataclass
 class DaeConfig(NeuralConfig):
-    channels: list[int] = field(default_factory=lambda: [32, 64])  # one level per entry
-    kernel_size: int = 3
-    upsampling: str = "bilinear"
-    loss: str = "l2"
-    l1_weight: float = 0.5  # weight of L1 in the mixed loss
-    sigma: float = 25.0  # Gaussian noise (0–255 scale) added when the data come clean
-    self_ensemble: bool = False  # denoise_image: average over the 8 symmetries of the square
+    channels: list[int] = option([32, 64], "channels of each encoder level, one level per entry")
+    kernel_size: int = option(3, "side of the square convolution kernels")
+    upsampling: str = option("bilinear", "decoder upsampling: bilinear or nearest")
+    loss: str = option("l2", "training loss: l2, l1 or mixed")
+    l1_weight: float = option(0.5, "weight of L1 in the mixed loss")
+    sigma: float = option(25.0, "Gaussian noise σ (0–255 scale) added when the data come clean")
+    self_ensemble: bool = option(
+        False, "denoise_image: average over the 8 symmetries of the square"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,6 +72,7 @@ class DaeConfig(NeuralConfig):
 
 
 @register_model("dae", config=DaeConfig)
+# the NeuralModule skeleton (capability, compatibility check, init), as in dae, psd, lista
 class DenoisingAutoencoder(NeuralModule):
     provides = (contracts.Denoiser,)
 

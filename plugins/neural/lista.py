@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sparseland import register_model
+from sparseland import option, register_model
 from sparseland.errors import ConfigError, DataNotFoundError, check
 from sparseland.interfaces import ModelContext, contracts
 from sparseland.interfaces.contracts import PatchGeometry
@@ -66,18 +66,25 @@ class ListaConfig(NeuralConfig):
     iterations for T = 10, against 41 for plain LISTA: benchmarks/results/neural.md).
     """
 
-    n_layers: int = 10
-    tied: bool = False
-    target: str = "fista"
-    n_atoms: int = 128
-    init: str = "dct"  # the fixed dictionary, unless `dictionary` names a file
-    dictionary: str = ""  # a .pt / .safetensors file holding an (m, k) tensor "dictionary"
-    seed: int = 0
-    lr_schedule: str = "cosine"  # (NeuralConfig's default is constant)
-    augment: bool = True  # random symmetries of square patches during training
-    coupled: bool = False  # LISTA-CP: z ← h_θ(z + W(x − Dz)), only W learned
-    momentum: bool = False  # learned FISTA extrapolation between layers
-    threshold: str = "constant"  # or input_norm: θ_t + γ_t‖x‖, γ_t learned from 0
+    n_layers: int = option(10, "unrolled ISTA layers T")
+    tied: bool = option(False, "share the weights of all layers")
+    target: str = option(
+        "fista",
+        "fista: regress on the configured pursuit's codes; lasso: minimise the Lasso objective",
+    )
+    n_atoms: int = option(128, "atoms of the fixed dictionary")
+    init: str = option("dct", "the fixed dictionary, unless dictionary names a file")
+    dictionary: str = option(
+        "", "a .pt / .safetensors file holding an (m, k) tensor 'dictionary' ('': use init)"
+    )
+    seed: int = option(0, "seed of the dictionary and weight initialisation")
+    lr_schedule: str = option("cosine", "constant, or cosine: anneal lr to 0 over lr_steps")
+    augment: bool = option(True, "random symmetries of square patches during training")
+    coupled: bool = option(False, "LISTA-CP: z ← h_θ(z + W(x − Dz)), only W learned")
+    momentum: bool = option(False, "learned FISTA extrapolation between layers")
+    threshold: str = option(
+        "constant", "constant, or input_norm: θ_t + γ_t‖x‖ with γ_t learned from 0"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -208,6 +215,7 @@ class UnrolledIsta(nn.Module):
 
 
 @register_model("lista", config=ListaConfig)
+# the NeuralModule skeleton (capability, compatibility check, init), as in dae, psd, lista
 class Lista(NeuralModule):
     provides = (contracts.WithDictionary,)
     D: torch.Tensor  # the fixed dictionary (m × k), a buffer

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sparseland import register_model
+from sparseland import option, register_model
 from sparseland.errors import check
 from sparseland.interfaces import ModelContext, contracts
 from sparseland.operators import MatrixOperator
@@ -40,11 +40,11 @@ ENCODERS = ("shrink", "tanh")
 
 @dataclass
 class PsdConfig(NeuralConfig):
-    n_atoms: int = 128
-    encoder: str = "shrink"
-    alpha: float = 1.0  # weight of the prediction term
-    init: str = "samples"  # starting dictionary
-    seed: int = 0
+    n_atoms: int = option(128, "number of atoms of the dictionary")
+    encoder: str = option("shrink", "the learned encoder: shrink (soft threshold of W x) or tanh")
+    alpha: float = option(1.0, "weight of the prediction term")
+    init: str = option("samples", "starting dictionary")
+    seed: int = option(0, "seed of the dictionary and encoder initialisation")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -85,6 +85,7 @@ class PredictiveEncoder(nn.Module):
 
 
 @register_model("psd", config=PsdConfig)
+# the NeuralModule skeleton (capability, compatibility check, init), as in dae, psd, lista
 class PredictiveSparseDecomposition(NeuralModule):
     provides = (contracts.WithDictionary,)
 

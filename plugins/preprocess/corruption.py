@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_preprocessor
+from sparseland import PluginConfig, option, register_preprocessor
 from sparseland.errors import ShapeError, check
 from sparseland.interfaces import Preprocessor, contracts
 
@@ -33,9 +33,9 @@ class Corruption(Preprocessor):
 
 @dataclass
 class GaussianNoiseConfig(PluginConfig):
-    sigma: float = 25.0
-    data_range: float = 255.0  # σ is given on this scale; the signals are on [0, 1]
-    clip: bool = False
+    sigma: float = option(25.0, "noise standard deviation on the data_range scale")
+    data_range: float = option(255.0, "σ is given on this scale; the signals are on [0, 1]")
+    clip: bool = option(False, "clip the noisy signals to [0, 1]")
 
     def __post_init__(self) -> None:
         check(self.sigma >= 0, "sigma", f"must be >= 0, got {self.sigma}")
@@ -51,7 +51,7 @@ class GaussianNoise(Corruption):
 
 @dataclass
 class PoissonNoiseConfig(PluginConfig):
-    peak: float = 30.0  # photons at intensity 1: larger is less noisy
+    peak: float = option(30.0, "photons at intensity 1: larger is less noisy")
 
     def __post_init__(self) -> None:
         check(self.peak > 0, "peak", f"must be > 0, got {self.peak}")
@@ -70,9 +70,9 @@ class PoissonNoise(Corruption):
 
 @dataclass
 class KnockoutConfig(PluginConfig):
-    block: int = 4  # side of a knocked-out block, in pixels
-    fraction: float = 0.25  # probability that a block is knocked out
-    fill: float = 0.0
+    block: int = option(4, "side of a knocked-out block, in pixels")
+    fraction: float = option(0.25, "probability that a block is knocked out")
+    fill: float = option(0.0, "value of the knocked-out pixels")
 
     def __post_init__(self) -> None:
         check(self.block >= 1, "block", f"must be >= 1, got {self.block}")

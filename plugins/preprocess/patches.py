@@ -7,15 +7,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from sparseland import PluginConfig, register_preprocessor
+from sparseland import PluginConfig, option, register_preprocessor
 from sparseland.errors import ShapeError, check
 from sparseland.interfaces import Preprocessor
 
 
 @dataclass
 class PatchesConfig(PluginConfig):
-    size: int = 8
-    stride: int = 1
+    size: int = option(8, "side of the square patches, in pixels")
+    stride: int = option(1, "step between patches")
 
     def __post_init__(self) -> None:
         check(self.size >= 1, "size", f"must be >= 1, got {self.size}")

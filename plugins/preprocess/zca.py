@@ -12,15 +12,17 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import PluginConfig, register_preprocessor
+from sparseland import PluginConfig, option, register_preprocessor
 from sparseland.errors import check
 from sparseland.interfaces import Preprocessor
 
 
 @dataclass
 class ZcaConfig(PluginConfig):
-    eps: float = 1e-2
-    remove_dc: bool = True
+    eps: float = option(
+        1e-2, "ε added to the eigenvalues: keeps noise directions from being blown up"
+    )
+    remove_dc: bool = option(True, "subtract each signal's mean first")
 
     def __post_init__(self) -> None:
         check(self.eps >= 0, "eps", f"must be >= 0, got {self.eps}")

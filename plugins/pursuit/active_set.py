@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from sparseland import convergence, register_pursuit
+from sparseland import convergence, option, register_pursuit
 from sparseland.errors import check
 from sparseland.interfaces import PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
@@ -45,10 +45,12 @@ BUCKET = 8  # working sets are padded to a multiple of this within each group of
 
 @dataclass
 class ActiveSetConfig(LassoPursuitConfig):
-    max_iter: int = 1000  # homotopy steps per pass (each atom entering or leaving is one)
-    passes: int = 3  # homotopy passes, each from the previous pass's end point
-    tol: float = 1e-9  # certified when the duality gap is ≤ tol × the objective
-    warm_start_iter: int = 20  # ADMM iterations for the starting support (0: start from h = 0)
+    max_iter: int = option(1000, "homotopy steps per pass (each atom entering or leaving is one)")
+    passes: int = option(3, "homotopy passes, each from the previous pass's end point")
+    tol: float = option(1e-9, "certified when the duality gap is ≤ tol × the objective")
+    warm_start_iter: int = option(
+        20, "ADMM iterations for the starting support (0: start from h = 0)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -218,6 +220,7 @@ def polish(
     return h, primal, gap, unsolved, passes
 
 
+# the pursuit skeleton (dense matrix, torch inside, the caller's arrays outside), as in admm
 @register_pursuit("active_set", config=ActiveSetConfig)
 class ActiveSet(LassoPursuit):
     needs_matrix = True

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import check
 from sparseland.interfaces import PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
@@ -46,14 +46,18 @@ RHO_SCALE = 1.6  # ρ = RHO_SCALE·√(λ/s), see the module docstring
 
 @dataclass
 class AdmmConfig(LassoPursuitConfig):
-    max_iter: int = 100
-    tol: float = 1e-4  # stop when every signal's ‖z_k − z_{k−1}‖ and ‖h − z‖ are < tol·‖z‖
-    rho: float | None = None  # penalty ρ; None: 1.6·√(λ/s), s the RMS signal norm
-    relaxation: float = 1.8  # α in (0, 2); 1 is plain ADMM, 1.5–1.8 is usually faster
+    max_iter: int = option(100, "ADMM iterations per signal")
+    tol: float = option(1e-4, "stop when every signal's ‖z_k − z_{k−1}‖ and ‖h − z‖ are < tol·‖z‖")
+    rho: float | None = option(None, "penalty ρ; None: 1.6·√(λ/s), s the RMS signal norm")
+    relaxation: float = option(
+        1.8, "over-relaxation α in (0, 2); 1 is plain ADMM, 1.5–1.8 is usually faster"
+    )
     # On the CPU, signals are solved in blocks of this many rows, each to convergence: the
     # iterates (block × k floats) then stay in cache (10,000 patches, 256 atoms: 1.7× faster
     # with 1024 than all at once). 0, and any GPU: the whole batch at once.
-    cpu_block: int = 1024
+    cpu_block: int = option(
+        1024, "CPU only: rows solved together, each block to convergence (0: the whole batch)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -170,6 +174,7 @@ def admm_block(
     return z.masked_fill_(done[:, None], 0.0), it, rel, stalled
 
 
+# the pursuit skeleton (dense matrix, torch inside, the caller's arrays outside), as in admm
 @register_pursuit("admm", config=AdmmConfig)
 class Admm(LassoPursuit):
     needs_matrix = True

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.interfaces import PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
@@ -33,8 +33,8 @@ from sparseland.problems import soft_threshold
 
 @dataclass
 class CodConfig(LassoPursuitConfig):
-    max_iter: int = 5000  # coordinate updates per signal
-    tol: float = 1e-6  # stop when every signal's largest pending move |h̄_j − h_j| < tol·‖h‖
+    max_iter: int = option(5000, "single-coordinate updates per signal")
+    tol: float = option(1e-6, "stop when every signal's largest pending move |h̄_j − h_j| < tol·‖h‖")
 
 
 @register_pursuit("cod", config=CodConfig)

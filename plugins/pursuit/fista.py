@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.plugins.pursuit.proximal_gradient import (
     ProximalGradientConfig,
     ProximalGradientPursuit,
@@ -13,7 +13,7 @@ from sparseland.plugins.pursuit.proximal_gradient import (
 
 @dataclass
 class FistaConfig(ProximalGradientConfig):
-    restart: bool = False
+    restart: bool = option(False, "adaptive restart of the momentum when the objective goes up")
 
 
 @register_pursuit("fista", config=FistaConfig)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.plugins.pursuit.proximal_gradient import (
     ProximalGradientConfig,
     ProximalGradientPursuit,
@@ -13,7 +13,7 @@ from sparseland.plugins.pursuit.proximal_gradient import (
 
 @dataclass
 class IstaConfig(ProximalGradientConfig):
-    max_iter: int = 500
+    max_iter: int = option(500, "iterations per signal")
 
 
 @register_pursuit("ista", config=IstaConfig)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.nn.functional import embedding_bag
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
@@ -44,21 +44,28 @@ from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
 from sparseland.problems import L0, L0Error, Problem
 
 
+def check_targets(k: int | None, eps: float | None) -> None:
+    """A sparsity target ``k``, an error target ``eps``, or both: the greedy pursuits' checks."""
+    check(k is None or k >= 1, "k", f"must be >= 1, got {k}")
+    check(eps is None or eps >= 0, "eps", f"must be >= 0, got {eps}")
+    check(
+        k is not None or eps is not None,
+        "k",
+        "k and eps are both unset",
+        "set a sparsity target k, an error target eps, or both",
+    )
+
+
 @dataclass
 class OmpConfig(PursuitConfig):
-    k: int | None = 8  # sparsity target: at most k atoms per signal (None: up to min(m, n_atoms))
-    eps: float | None = None  # error target: stop a signal once ‖x − D h‖₂ ≤ eps
+    k: int | None = option(
+        8, "sparsity target: at most k atoms per signal (None: up to min(m, n_atoms))"
+    )
+    eps: float | None = option(None, "error target: stop a signal once ‖x − D h‖₂ ≤ eps")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.k is None or self.k >= 1, "k", f"must be >= 1, got {self.k}")
-        check(self.eps is None or self.eps >= 0, "eps", f"must be >= 0, got {self.eps}")
-        check(
-            self.k is not None or self.eps is not None,
-            "k",
-            "k and eps are both unset",
-            "set a sparsity target k, an error target eps, or both",
-        )
+        check_targets(self.k, self.eps)
 
 
 # Signals per block on the CPU, for 4-byte floats (half as many for 8-byte ones), so that the

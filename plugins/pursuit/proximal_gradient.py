@@ -25,17 +25,22 @@ from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.interfaces.pursuit import warn_not_converged
 from sparseland.momentum import next_momentum
 from sparseland.operators import LinearOperator, MatrixOperator, array_device
+from sparseland.options import option
 from sparseland.problems import Lasso, soft_threshold, soft_threshold_
 
 
 @dataclass
 class LassoPursuitConfig(PursuitConfig):
-    lam: float = 0.1
-    max_iter: int = 200
-    tol: float = 1e-5  # stop when every signal's relative change ‖h_k − h_{k−1}‖/‖h_k‖ < tol
-    positive: bool = False
-    check_every: int = 10  # convergence checks synchronise with the device: not every step
-    compute_gap: bool = True
+    lam: float = option(0.1, "Lasso weight λ of ‖h‖₁")
+    max_iter: int = option(200, "iterations per signal")
+    tol: float = option(
+        1e-5, "stop when every signal's relative change ‖h_k − h_{k−1}‖/‖h_k‖ < tol"
+    )
+    positive: bool = option(False, "constrain the codes to h ≥ 0")
+    check_every: int = option(
+        10, "iterations between convergence checks (each synchronises with the device)"
+    )
+    compute_gap: bool = option(True, "report the duality gap in the pursuit's info")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -47,7 +52,7 @@ class LassoPursuitConfig(PursuitConfig):
 
 @dataclass
 class ProximalGradientConfig(LassoPursuitConfig):
-    step_scale: float = 1.0  # step = step_scale / L; 1 guarantees convergence, > 2 diverges
+    step_scale: float = option(1.0, "step = step_scale / L; 1 guarantees convergence, > 2 diverges")
 
     def __post_init__(self) -> None:
         super().__post_init__()

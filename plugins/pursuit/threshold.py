@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
@@ -21,10 +21,10 @@ from sparseland.problems import L0, L0Penalty, Lasso, Problem
 
 @dataclass
 class ThresholdConfig(PursuitConfig):
-    mode: str = "soft"  # soft | hard
-    lam: float = 0.1  # threshold λ (soft, and hard when k == 0)
-    k: int = 0  # hard mode only: keep the k largest |Dᵀx| per signal (0: threshold at λ)
-    positive: bool = False
+    mode: str = option("soft", "soft or hard thresholding of Dᵀx")
+    lam: float = option(0.1, "threshold λ (soft, and hard when k == 0)")
+    k: int = option(0, "hard mode only: keep the k largest |Dᵀx| per signal (0: threshold at λ)")
+    positive: bool = option(False, "keep only positive correlations")
 
     def __post_init__(self) -> None:
         super().__post_init__()

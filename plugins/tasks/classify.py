@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sparseland import PluginConfig, register_task
+from sparseland import PluginConfig, option, register_task
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
 from sparseland.interfaces.contracts import Classifier, Labelled
@@ -25,10 +25,10 @@ from sparseland.metrics import MetricSpec
 
 @dataclass
 class ClassifyConfig(PluginConfig):
-    C: float = 1.0  # inverse ℓ2 regularisation of the logistic regression
-    max_iter: int = 2000
-    standardize: bool = True  # features to zero mean, unit variance before the regression
-    pixels_baseline: bool = True
+    C: float = option(1.0, "inverse ℓ2 regularisation of the logistic regression")
+    max_iter: int = option(2000, "iterations of the logistic regression solver")
+    standardize: bool = option(True, "features to zero mean, unit variance before the regression")
+    pixels_baseline: bool = option(True, "also score the same classifier on the raw pixels")
 
     def __post_init__(self) -> None:
         check(self.C > 0, "C", f"must be > 0, got {self.C}")
@@ -64,6 +64,7 @@ def linear_accuracy(
     return float(clf.score(test, y_test))
 
 
+# the task contract (declared metrics, needed capabilities, run), alike in every task
 @register_task("classify", config=ClassifyConfig)
 class Classify(Task):
     declares = (

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sparseland import PluginConfig, metrics, register_task
+from sparseland import PluginConfig, metrics, option, register_task
 from sparseland.errors import ConfigError, ShapeError
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
 from sparseland.interfaces.contracts import Denoiser, NoisyImage, WithDictionary
@@ -25,9 +25,10 @@ from sparseland.metrics import MetricSpec
 
 @dataclass
 class DenoiseConfig(PluginConfig):
-    log_images: bool = True
+    log_images: bool = option(True, "log the clean, noisy and denoised images as artifacts")
 
 
+# the task contract (declared metrics, needed capabilities, run), alike in every task
 @register_task("denoise", config=DenoiseConfig)
 class Denoise(Task):
     declares = (

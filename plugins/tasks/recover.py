@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from sparseland import PluginConfig, metrics, register_task
+from sparseland import PluginConfig, metrics, option, register_task
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
 from sparseland.interfaces.contracts import GroundTruthDictionary, WithDictionary
@@ -22,7 +22,9 @@ from sparseland.metrics import MetricSpec
 
 @dataclass
 class RecoverConfig(PluginConfig):
-    threshold: float = 0.01
+    threshold: float = option(
+        0.01, "a true atom d* is recovered when 1 − |d*ᵀd̂| is below this for some learned d̂"
+    )
 
     def __post_init__(self) -> None:
         check(0 < self.threshold < 1, "threshold", f"must be in (0, 1), got {self.threshold}")
@@ -36,6 +38,7 @@ def recovery_rate(true: torch.Tensor, learned: torch.Tensor, threshold: float = 
     return float((1.0 - best < threshold).double().mean())
 
 
+# the task contract (declared metrics, needed capabilities, run), alike in every task
 @register_task("recover", config=RecoverConfig)
 class Recover(Task):
     declares = (
