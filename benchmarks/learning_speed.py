@@ -3,6 +3,7 @@
     python benchmarks/learning_speed.py                    # full: 100,000 patches, 90 s each
     python benchmarks/learning_speed.py --quick            # 20,000 patches, 30-s budgets
     python benchmarks/learning_speed.py --variants NAME... # only these Sparseland variants
+    python benchmarks/learning_speed.py --report [--quick] # rewrite the .md from the .json
 
 Protocol (issue 19): 8×8 patches of the bundled images, DC removed, unit norm; 256 atoms
 initialised from training patches; λ = 0.1; batch 256 for every library; 2 threads each.
@@ -20,6 +21,7 @@ Results: benchmarks/results/learning_speed.json and .md.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -182,12 +184,12 @@ def run_split(
 
 def markdown(data: dict[str, Any]) -> str:
     setup = data["setup"]
+    command = f"python benchmarks/learning_speed.py {setup.get('args', '')}".strip()
     lines = [
         "# Learning speed on held-out images: Sparseland online vs SPAMS trainDL",
         "",
-        "Written by `python benchmarks/learning_speed.py"
-        + (" --quick" if setup["quick"] else "")
-        + "`; raw numbers in learning_speed.json (machine probe under `machine`).",
+        f"Written by `{command}`; raw numbers in {setup.get('name', NAME)}.json (machine probe "
+        "under `machine`).",
         f"{setup['n_train']} training patches requested per split, 8×8, DC removed, unit norm; "
         f"{N_ATOMS} atoms from training patches; λ = {LAM}; batch {BATCH}; {THREADS} threads "
         f"each; budget {setup['budget_s']:g} s. Held-out objective: mean ½‖x − Dh‖² + λ‖h‖₁ "
@@ -233,7 +235,13 @@ def main() -> None:
     parser.add_argument("--splits", nargs="*", default=list(SPLITS))
     parser.add_argument("--variants", nargs="*", default=None, help="variant name prefixes")
     parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--report", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args()
+    if args.report:
+        name = NAME + ("_quick" if args.quick else "")
+        data = harness.read(name)
+        harness.write(name, data, markdown(data))
+        return
     torch.set_num_threads(THREADS)
     n_train, budget = (20_000, 30.0) if args.quick else (100_000, 90.0)
     chosen = {
@@ -241,17 +249,19 @@ def main() -> None:
         for k, v in VARIANTS.items()
         if args.variants is None or any(k.startswith(p) for p in args.variants)
     }
+    name = NAME + ("_quick" if args.quick else "")
     data: dict[str, Any] = {
         "setup": {
             "quick": args.quick,
             "n_train": n_train,
             "n_test": args.n_test,
             "budget_s": budget,
+            "args": " ".join(sys.argv[1:]),
+            "name": name,
         },
         "machine": harness.machine(),
         "splits": {},
     }
-    name = NAME + ("_quick" if args.quick else "")
     for split in args.splits:
         data["splits"][split] = run_split(split, n_train, args.n_test, budget, chosen)
         harness.write(name, data, markdown(data))
