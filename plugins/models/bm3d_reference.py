@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from sparseland import PluginConfig, register_model
+from sparseland import PluginConfig, option, register_model
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import ModelContext, contracts
 from sparseland.plugins.models.reference import UntrainedModel
@@ -19,7 +19,7 @@ STAGES = ("all", "hard")
 
 @dataclass
 class Bm3dConfig(PluginConfig):
-    stage: str = "all"  # "all": hard thresholding then Wiener; "hard": the first stage only
+    stage: str = option("all", '"all": hard thresholding then Wiener; "hard": the first stage only')
 
     def __post_init__(self) -> None:
         check(

@@ -9,29 +9,36 @@ from dataclasses import dataclass
 
 import torch
 
-from sparseland import register_model
+from sparseland import option, register_model
 from sparseland.errors import ConfigError, check
+from sparseland.interfaces import contracts
 from sparseland.plugins.models.dictionary import DictionaryModel, DictionaryModelConfig
 from sparseland.plugins.models.nonlocal_denoising import NonlocalSettings, denoise_nonlocal
 
 
 @dataclass
 class NonlocalDictionaryConfig(DictionaryModelConfig):
-    denoise_noisy_weight: float = (
-        0.0  # the groups' weights are on another scale than ``dictionary``'s
+    denoise_noisy_weight: float = option(
+        0.0,
+        "weight of the noisy image in the aggregation (the groups' weights are on another "
+        "scale than the dictionary model's)",
     )
-    group_size: int = 16  # patches per group
-    search_window: int = 10  # block matching within ±search_window pixels
-    reference_step: int = 3  # reference patches on a grid of this step
+    group_size: int = option(16, "patches per group")
+    search_window: int = option(10, "block matching within ±search_window pixels")
+    reference_step: int = option(3, "reference patches on a grid of this step")
     # stage 1: a group's ε = (group_gain σ)² · pixels · patches (camera σ = 25, full image:
     # 0.9 → 29.71 dB after stage 2, 1.0 → 29.67, 0.8 → 28.66)
-    group_gain: float = 0.9
+    group_gain: float = option(0.9, "stage 1: a group's ε = (group_gain σ)² · pixels · patches")
     # stage 2 basis: "dct", the complete 2-D DCT; "atoms", the atoms simultaneous OMP picks
     # for the first estimate's group within ε = (pilot_gain σ)² · pixels · patches (camera
     # σ = 25: 29.67 dB with "atoms" in 285 s, 29.67 with "dct" in 25 s)
-    wiener_basis: str = "dct"
-    pilot_gain: float = 0.1
-    stages: int = 2  # 1: group coding only; 2: + collaborative Wiener on the first estimate
+    wiener_basis: str = option("dct", "stage 2 basis: dct (the complete 2-D DCT) or atoms")
+    pilot_gain: float = option(
+        0.1,
+        "stage 2 with atoms: the first estimate's groups are coded within "
+        "(pilot_gain σ)² · pixels · patches",
+    )
+    stages: int = option(2, "1: group coding only; 2: + collaborative Wiener on the first estimate")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -56,7 +63,8 @@ class NonlocalDictionaryModel(DictionaryModel):
     @torch.no_grad()
     def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
         """The task ``denoise`` hook: group, code, filter and aggregate the patches."""
-        shape = getattr(self.context.datamodule, "patch_shape", None)
+        dm = self.context.datamodule
+        shape = dm.patch_shape if isinstance(dm, contracts.PatchGeometry) else None
         if shape is None or shape[0] != shape[1]:
             raise ConfigError("dataset", "denoise_image needs square patches (patch_shape)")
         c: NonlocalDictionaryConfig = self.config

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.interfaces.pursuit import warn_not_converged
@@ -22,10 +22,10 @@ from sparseland.plugins.pursuit.group_coding import as_groups, group_lasso
 
 @dataclass
 class GroupLassoConfig(PursuitConfig):
-    group_size: int = 1  # signals per group (consecutive rows)
-    lam: float = 0.1
-    max_iter: int = 500
-    tol: float = 1e-6  # stop when every group's relative change ‖A_k − A_{k−1}‖/‖A_k‖ < tol
+    group_size: int = option(1, "signals per group (consecutive rows)")
+    lam: float = option(0.1, "λ, the weight of the ℓ1,2 penalty Σ_j ‖A_{:,j}‖₂")
+    max_iter: int = option(500, "FISTA iterations at most")
+    tol: float = option(1e-6, "stop when every group's relative change ‖A_k − A_{k−1}‖/‖A_k‖ < tol")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sparseland import register_pursuit
+from sparseland import option, register_pursuit
 from sparseland.errors import check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
@@ -20,9 +20,11 @@ from sparseland.plugins.pursuit.group_coding import as_groups, simultaneous_omp
 
 @dataclass
 class SompConfig(PursuitConfig):
-    group_size: int = 1  # signals per group (consecutive rows)
-    k: int | None = 8  # at most k atoms per group (None: up to min(m, n_atoms))
-    eps: float | None = None  # stop a group once ‖X − A Dᵀ‖²_F ≤ eps (summed over its signals)
+    group_size: int = option(1, "signals per group (consecutive rows)")
+    k: int | None = option(8, "at most k atoms per group (None: up to min(m, n_atoms))")
+    eps: float | None = option(
+        None, "stop a group once ‖X − A Dᵀ‖²_F ≤ eps (summed over its signals)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
