@@ -34,6 +34,7 @@ from sparseland.tracking.journal import Journal
 from sparseland.tracking.lightning_logger import TrackerLogger
 from sparseland.tracking.model_logging import log_run_model
 from sparseland.tracking.null import NullTracker
+from sparseland.tracking.run import is_outage
 from sparseland.tracking.sweep import parent_file
 
 log = logging.getLogger("sparseland")
@@ -80,12 +81,18 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
     digest = config_hash(cfg)
     try:
         client, experiment_id = open_store(uri, cfg.logger.experiment, outputs)
-    except TrackingUnavailableError:
-        if not cfg.logger.offline:
+    except Exception as exc:  # unreachable at the check, or lost right after it
+        outage = isinstance(exc, TrackingUnavailableError) or is_outage(exc)
+        if not (cfg.logger.offline and outage):
             raise
         client, experiment_id = None, ""
     if client is not None and job.in_sweep and resume_dir is None and not cfg.get("force", False):
-        done = find_finished(client, experiment_id, digest)
+        try:
+            done = find_finished(client, experiment_id, digest)
+        except Exception as exc:
+            if not (cfg.logger.offline and is_outage(exc)):
+                raise
+            done = None  # the server went down: run the job and journal it
         if done is not None:
             log.info(
                 "skipped: the same config already finished in run %s (force=true reruns it)",
@@ -217,9 +224,17 @@ def _open_run(
         )
         tracker = Tracker.create_offline(journal, uri, cfg.logger.experiment, job.run_name, tags)
     else:
-        tracker = Tracker.create(
-            client, experiment_id, run_name=job.run_name, tags=tags, journal=journal
-        )
+        try:
+            tracker = Tracker.create(
+                client, experiment_id, run_name=job.run_name, tags=tags, journal=journal
+            )
+        except Exception as exc:  # the server went down between opening the store and now
+            if not (cfg.logger.offline and is_outage(exc)):
+                raise
+            log.warning("tracking server %s lost (%s): recording to %s", uri, exc, journal.path)
+            tracker = Tracker.create_offline(
+                journal, uri, cfg.logger.experiment, job.run_name, tags
+            )
     (job.run_dir / RUN_ID_FILE).write_text(tracker.run_id)
     tracker.log_params(flatten_config(cfg))
     tracker.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
