@@ -38,6 +38,7 @@ from sparseland.tracking.lightning_logger import TrackerLogger
 from sparseland.tracking.model_logging import log_run_model
 from sparseland.tracking.null import NullTracker
 from sparseland.tracking.reuse import reuse_finished
+from sparseland.tracking.run import is_outage
 from sparseland.tracking.sweep import parent_file
 
 log = logging.getLogger("sparseland")
@@ -84,16 +85,22 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
     digest = config_hash(cfg)
     try:
         client, experiment_id = open_store(uri, cfg.logger.experiment, outputs)
-    except TrackingUnavailableError:
-        if not cfg.logger.offline:
+    except Exception as exc:  # unreachable at the check, or lost right after it
+        outage = isinstance(exc, TrackingUnavailableError) or is_outage(exc)
+        if not (cfg.logger.offline and outage):
             raise
         client, experiment_id = None, ""
     code = code_version((g, c.name) for g, c in spec.configs.items())
     if client is not None and job.in_sweep and resume_dir is None and not cfg.get("force", False):
         params = flatten_config(cfg)
-        reused = reuse_finished(
-            client, experiment_id, digest, code, params, job.run_name, job.parent_run_id
-        )
+        try:
+            reused = reuse_finished(
+                client, experiment_id, digest, code, params, job.run_name, job.parent_run_id
+            )
+        except Exception as exc:
+            if not (cfg.logger.offline and is_outage(exc)):
+                raise
+            reused = None  # the server went down: run the job and journal it
         if reused is not None:
             return reused
     tracker = _open_run(client, experiment_id, cfg, job, resume_dir, digest, uri)
@@ -260,9 +267,17 @@ def _open_run(
         )
         tracker = Tracker.create_offline(journal, uri, cfg.logger.experiment, job.run_name, tags)
     else:
-        tracker = Tracker.create(
-            client, experiment_id, run_name=job.run_name, tags=tags, journal=journal
-        )
+        try:
+            tracker = Tracker.create(
+                client, experiment_id, run_name=job.run_name, tags=tags, journal=journal
+            )
+        except Exception as exc:  # the server went down between opening the store and now
+            if not (cfg.logger.offline and is_outage(exc)):
+                raise
+            log.warning("tracking server %s lost (%s): recording to %s", uri, exc, journal.path)
+            tracker = Tracker.create_offline(
+                journal, uri, cfg.logger.experiment, job.run_name, tags
+            )
     (job.run_dir / RUN_ID_FILE).write_text(tracker.run_id)
     tracker.log_params(flatten_config(cfg))
     tracker.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")

@@ -5,6 +5,7 @@ Optuna sweepers sharing one study in the same PostgreSQL."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,6 +58,7 @@ def team() -> Iterator[TeamServer]:
     server.start()
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def sparseland(*args: str, cwd: Path, uri: str) -> subprocess.Popen[str]:
