@@ -149,3 +149,24 @@ def test_duplicated_atoms_are_certified_without_warning() -> None:
     assert relative_gap(xn, dn, h, False).max() <= 1e-9
     ref = lars_reference(xn, dn[:, :12], LAM, False)
     np.testing.assert_allclose(objective(xn, dn, h), objective(xn, dn[:, :12], ref), rtol=1e-9)
+
+
+def test_small_kernels_run_on_one_thread_and_the_count_comes_back() -> None:
+    """The homotopy's small kernels run on one CPU thread; the caller's count is restored,
+    also when the solve raises."""
+    from sparseland.plugins.pursuit._torch import one_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread(torch.device("cpu")):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), one_thread(torch.device("cpu")):
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+        x, d = dct_patches(5)
+        build("pursuit", "active_set", lam=LAM)(x, d)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -33,7 +33,7 @@ from sparseland.errors import check
 from sparseland.interfaces import PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit._homotopy import homotopy
-from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
+from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix, one_thread
 from sparseland.plugins.pursuit.admm import Admm, AdmmConfig, default_rho
 from sparseland.plugins.pursuit.proximal_gradient import LassoPursuit, LassoPursuitConfig
 from sparseland.problems import Lasso
@@ -221,6 +221,30 @@ def polish(
     return h, primal, gap, unsolved, passes
 
 
+def _solve_block(
+    x64: torch.Tensor,
+    fast: torch.Tensor,
+    h0: torch.Tensor | None,
+    admm: Admm | None,
+    fast_op: MatrixOperator | None,
+    problem: _Problem,
+    cfg: ActiveSetConfig,
+    rows: slice,
+) -> tuple[list[torch.Tensor], int]:
+    """Warm start and polish for the signals ``rows``: [h, P(h), gap, uncertified], passes."""
+    if h0 is not None:
+        start = h0[rows].clone()
+    elif admm is not None and fast_op is not None:
+        start = admm.solve(fast[rows], fast_op, None).to(WORK)
+    else:
+        start = x64.new_zeros(x64[rows].shape[0], problem.dictionary.shape[1])
+    if problem.positive:
+        start = start.clamp(min=0.0)
+    start = torch.where(problem.usable, start, torch.zeros_like(start))
+    *part, used = polish(x64[rows], problem, start, cfg)
+    return part, used
+
+
 @register_pursuit("active_set", config=ActiveSetConfig)
 class ActiveSet(LassoPursuit):
     needs_matrix = True
@@ -238,17 +262,9 @@ class ActiveSet(LassoPursuit):
         block = cfg.cpu_block if cfg.cpu_block > 0 and xt.device.type == "cpu" else n
         parts, passes = [], 0
         for first in range(0, max(n, 1), max(block, 1)):
-            rows = slice(first, first + block)
-            if h0 is not None:
-                start = h0[rows].clone()
-            elif admm is not None and fast_op is not None:
-                start = admm.solve(fast[rows], fast_op, None).to(WORK)
-            else:
-                start = x64.new_zeros(x64[rows].shape[0], problem.dictionary.shape[1])
-            if problem.positive:
-                start = start.clamp(min=0.0)
-            start = torch.where(problem.usable, start, torch.zeros_like(start))
-            *part, used = polish(x64[rows], problem, start, cfg)
+            with one_thread(x64.device):  # thousands of small kernels: see ``one_thread``
+                rows = slice(first, first + block)
+                part, used = _solve_block(x64, fast, h0, admm, fast_op, problem, cfg, rows)
             parts.append(part)
             passes = max(passes, used)
         h, primal, gap, unsolved = (torch.cat(column) for column in zip(*parts, strict=True))
