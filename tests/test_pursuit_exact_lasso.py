@@ -71,6 +71,21 @@ def test_certified_exact_on_overcomplete_dct(positive: bool) -> None:
     assert pursuit.info is not None and pursuit.info.rel_change <= 1e-9
 
 
+@pytest.mark.parametrize("positive", [False, True])
+def test_signal_blocks_give_the_exact_codes(positive: bool) -> None:
+    """Solved in blocks of 16 signals (the last one ragged) on the CPU: each block is certified
+    and the codes are scikit-learn's LARS ones, the info covers every block."""
+    x, d = dct_patches(37, seed=3)
+    pursuit = build("pursuit", "active_set", lam=LAM, positive=positive, cpu_block=16)
+    h = pursuit(x, d).numpy()
+    xn, dn = x.numpy(), d.numpy()
+    assert h.shape == (37, 256)
+    assert relative_gap(xn, dn, h, positive).max() <= 1e-9
+    assert np.abs(h - lars_reference(xn, dn, LAM, positive)).max() < 1e-6
+    assert pursuit.info is not None and pursuit.info.converged_fraction == 1.0
+    assert pursuit.info.rel_change <= 1e-9
+
+
 def test_no_stall_on_small_problems_without_warm_start() -> None:
     """From h = 0 (LARS, no ADMM) it reaches the optimum: the feature-sign version used to
     stop 0.2 above it after its default 50 rounds, silently."""
@@ -134,3 +149,24 @@ def test_duplicated_atoms_are_certified_without_warning() -> None:
     assert relative_gap(xn, dn, h, False).max() <= 1e-9
     ref = lars_reference(xn, dn[:, :12], LAM, False)
     np.testing.assert_allclose(objective(xn, dn, h), objective(xn, dn[:, :12], ref), rtol=1e-9)
+
+
+def test_small_kernels_run_on_one_thread_and_the_count_comes_back() -> None:
+    """The homotopy's small kernels run on one CPU thread; the caller's count is restored,
+    also when the solve raises."""
+    from sparseland.plugins.pursuit._torch import one_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread(torch.device("cpu")):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), one_thread(torch.device("cpu")):
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+        x, d = dct_patches(5)
+        build("pursuit", "active_set", lam=LAM)(x, d)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -33,8 +33,8 @@ from sparseland.errors import check
 from sparseland.interfaces import PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit._homotopy import homotopy
-from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
-from sparseland.plugins.pursuit.admm import Admm, AdmmConfig
+from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix, one_thread
+from sparseland.plugins.pursuit.admm import Admm, AdmmConfig, default_rho
 from sparseland.plugins.pursuit.proximal_gradient import LassoPursuit, LassoPursuitConfig
 from sparseland.problems import Lasso
 
@@ -51,6 +51,11 @@ class ActiveSetConfig(LassoPursuitConfig):
     warm_start_iter: int = option(
         20, "ADMM iterations for the starting support (0: start from h = 0)"
     )
+    cpu_block: int = option(
+        1024,
+        "on the CPU, signals are solved in blocks of this many rows (warm start, path and "
+        "polish) so that every per-signal array stays in cache; 0, and any GPU: the whole batch",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -60,6 +65,7 @@ class ActiveSetConfig(LassoPursuitConfig):
             f"must be >= 0, got {self.warm_start_iter}",
         )
         check(self.passes >= 1, "passes", f"must be >= 1, got {self.passes}")
+        check(self.cpu_block >= 0, "cpu_block", f"must be >= 0, got {self.cpu_block}")
 
 
 class _Problem:
@@ -73,7 +79,6 @@ class _Problem:
         diag = torch.diagonal(self.gram)
         self.usable = diag > 0  # an all-zero atom can never help (and would make G_SS singular)
         self.diag = torch.where(self.usable, diag, torch.ones_like(diag))
-        self.rank = int(torch.linalg.matrix_rank(dictionary)) if dictionary.numel() else 0
         self.ridge = 100 * torch.finfo(WORK).eps * float(diag.max()) if diag.numel() else 0.0
 
     def evaluate(
@@ -181,12 +186,11 @@ def _follow_path(
         )
 
 
-def _warm_start(
-    x: Any, op: LinearOperator, cfg: ActiveSetConfig, problem: Lasso
-) -> torch.Tensor | None:
+def _warm_start(cfg: ActiveSetConfig, problem: Lasso, x: torch.Tensor) -> Admm | None:
+    """The ADMM that gives the starting codes (ρ from the whole batch, so blocks agree)."""
     if cfg.warm_start_iter == 0:
         return None
-    admm = Admm(
+    return Admm(
         AdmmConfig(
             lam=problem.lam,
             positive=problem.positive,
@@ -194,9 +198,10 @@ def _warm_start(
             tol=0.0,
             check_every=cfg.warm_start_iter,
             compute_gap=False,
+            rho=default_rho(x, problem.lam),
+            cpu_block=0,
         )
     )
-    return admm.solve(x, op, None)
 
 
 def polish(
@@ -220,6 +225,30 @@ def polish(
     return h, primal, gap, unsolved, passes
 
 
+def _solve_block(
+    x64: torch.Tensor,
+    fast: torch.Tensor,
+    h0: torch.Tensor | None,
+    admm: Admm | None,
+    fast_op: MatrixOperator | None,
+    problem: _Problem,
+    cfg: ActiveSetConfig,
+    rows: slice,
+) -> tuple[list[torch.Tensor], int]:
+    """Warm start and polish for the signals ``rows``: [h, P(h), gap, uncertified], passes."""
+    if h0 is not None:
+        start = h0[rows].clone()
+    elif admm is not None and fast_op is not None:
+        start = admm.solve(fast[rows], fast_op, None).to(WORK)
+    else:
+        start = x64.new_zeros(x64[rows].shape[0], problem.dictionary.shape[1])
+    if problem.positive:
+        start = start.clamp(min=0.0)
+    start = torch.where(problem.usable, start, torch.zeros_like(start))
+    *part, used = polish(x64[rows], problem, start, cfg)
+    return part, used
+
+
 # the pursuit skeleton (dense matrix, torch inside, the caller's arrays outside), as in admm
 @register_pursuit("active_set", config=ActiveSetConfig)
 class ActiveSet(LassoPursuit):
@@ -228,18 +257,22 @@ class ActiveSet(LassoPursuit):
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
         cfg: ActiveSetConfig = self.config  # type: ignore[assignment]
         xt, backend = as_torch(x)
-        fast = xt if xt.dtype in (torch.float32, torch.float64) else xt.float()
+        fast = xt.float()  # the warm start only needs a support: float32 halves its traffic
         x64 = xt.to(WORK)
         problem = _Problem(dense_matrix(op, x64), self.problem)
-        if init is not None:
-            h0 = as_torch(init)[0].to(WORK).clone()
-        else:
-            start = _warm_start(fast, MatrixOperator(dense_matrix(op, fast)), cfg, self.problem)
-            h0 = torch.zeros_like(x64 @ problem.dictionary) if start is None else start.to(WORK)
-        if problem.positive:
-            h0 = h0.clamp(min=0.0)
-        h0 = torch.where(problem.usable, h0, torch.zeros_like(h0))
-        h, primal, gap, unsolved, passes = polish(x64, problem, h0, cfg)
+        h0 = None if init is None else as_torch(init)[0].to(WORK)
+        admm = _warm_start(cfg, self.problem, fast) if h0 is None else None
+        fast_op = MatrixOperator(dense_matrix(op, fast)) if admm is not None else None
+        n = x64.shape[0]
+        block = cfg.cpu_block if cfg.cpu_block > 0 and xt.device.type == "cpu" else n
+        parts, passes = [], 0
+        for first in range(0, max(n, 1), max(block, 1)):
+            with one_thread(x64.device):  # thousands of small kernels: see ``one_thread``
+                rows = slice(first, first + block)
+                part, used = _solve_block(x64, fast, h0, admm, fast_op, problem, cfg, rows)
+            parts.append(part)
+            passes = max(passes, used)
+        h, primal, gap, unsolved = (torch.cat(column) for column in zip(*parts, strict=True))
         relative = gap / primal.clamp_min(torch.finfo(WORK).tiny)
         if bool(unsolved.any()) and not convergence.recording():  # a run reports it once
             warnings.warn(
