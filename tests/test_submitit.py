@@ -54,17 +54,29 @@ def test_submitit_local_sweep_parent_children_and_skip(outputs: Path, tmp_path: 
     assert all("test/objective" in k.data.metrics for k in kids)
     assert {k.data.params["threads.used"] for k in kids} == {"1"}  # cpus_per_task
 
-    submitit_sweep(outputs, tmp_path)  # everything finished: nothing runs again
-    again = client.search_runs([experiment.experiment_id], "tags.mlflow.parentRunId != ''")
-    kids_again = [r for r in again if "mlflow.parentRunId" in r.data.tags]
-    assert {k.info.run_id for k in kids_again} == {k.info.run_id for k in kids}
+    # Everything finished with the same config and code: nothing runs again, and the new
+    # parent lists each job as a reused child pointing at the run it reuses.
+    submitit_sweep(outputs, tmp_path)
+    again = client.search_runs([experiment.experiment_id])
+    parents_again = [r for r in again if r.data.tags.get("sparseland.kind") == "sweep"]
+    reused = [r for r in again if r.data.tags.get("sparseland.kind") == "reused"]
+    real = [
+        r
+        for r in again
+        if "mlflow.parentRunId" in r.data.tags and r.data.tags.get("sparseland.kind") != "reused"
+    ]
+    assert {r.info.run_id for r in real} == {k.info.run_id for k in kids}
+    assert len(parents_again) == 2
+    new_parent = next(p for p in parents_again if p.info.run_id != parents[0].info.run_id)
+    assert {r.data.tags["mlflow.parentRunId"] for r in reused} == {new_parent.info.run_id}
+    assert sorted(r.data.tags["sparseland.reused_from"] for r in reused) == sorted(
+        k.info.run_id for k in kids
+    )
 
 
 def composed(launcher: str) -> dict:
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            "config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True
-        )
+        cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
     data = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(data, dict)
     return data
