@@ -145,19 +145,23 @@ class DictionaryModel(SparselandModule):
         values: torch.Tensor = self.pursuit.problem.objective(x, MatrixOperator(D), codes)
         return values
 
-    @torch.no_grad()
-    def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
-        """The task ``denoise`` hook: code every overlapping patch within ε(σ), average them."""
+    def patch_side(self) -> int:
+        """The side p of the datamodule's square p × p patches (its PatchGeometry)."""
         dm = self.context.datamodule
         shape = dm.patch_shape if isinstance(dm, contracts.PatchGeometry) else None
         if shape is None or shape[0] != shape[1]:
             raise ConfigError("dataset", "denoise_image needs square patches (patch_shape)")
+        return int(shape[0])
+
+    @torch.no_grad()
+    def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
+        """The task ``denoise`` hook: code every overlapping patch within ε(σ), average them."""
         c = self.config
         return denoise_with_patches(
             noisy.to(self.device),
             sigma,
             self.D,
-            shape[0],
+            self.patch_side(),
             self.context.datamodule.preprocessor,
             gain=c.denoise_gain,
             noisy_weight=c.denoise_noisy_weight,

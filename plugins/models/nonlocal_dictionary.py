@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from sparseland import option, register_model
-from sparseland.errors import ConfigError, check
-from sparseland.interfaces import contracts
+from sparseland.errors import check
 from sparseland.plugins.models.dictionary import DictionaryModel, DictionaryModelConfig
 from sparseland.plugins.models.nonlocal_denoising import NonlocalSettings, denoise_nonlocal
 
@@ -63,10 +62,7 @@ class NonlocalDictionaryModel(DictionaryModel):
     @torch.no_grad()
     def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
         """The task ``denoise`` hook: group, code, filter and aggregate the patches."""
-        dm = self.context.datamodule
-        shape = dm.patch_shape if isinstance(dm, contracts.PatchGeometry) else None
-        if shape is None or shape[0] != shape[1]:
-            raise ConfigError("dataset", "denoise_image needs square patches (patch_shape)")
+        side = self.patch_side()
         c: NonlocalDictionaryConfig = self.config
         settings = NonlocalSettings(
             group_size=c.group_size,
@@ -78,4 +74,4 @@ class NonlocalDictionaryModel(DictionaryModel):
             noisy_weight=c.denoise_noisy_weight,
             stages=c.stages,
         )
-        return denoise_nonlocal(noisy.to(self.device), sigma, self.D, shape[0], settings)
+        return denoise_nonlocal(noisy.to(self.device), sigma, self.D, side, settings)
