@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -27,6 +28,26 @@ SMALL = [
     "trainer.enable_progress_bar=false",
     "trainer.accelerator=cpu",
 ]
+
+# The smallest job that is still a real run: data, training, evaluation, metrics.
+TINY = [
+    "dataset.n_train=256",
+    "dataset.n_val=32",
+    "dataset.n_test=64",
+    "model.n_atoms=16",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.accelerator=cpu",
+    "logger.log_model=false",
+]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
 
 # One torch thread per test process (and per subprocess a test starts): the suite runs on two
 # xdist workers, and oversubscribed BLAS threads make small products 10-100x slower.

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import free_port
 from hydra import compose, initialize_config_dir
 from model_runs import CPU, only_run, tracking_uri
 from PIL import Image
@@ -157,12 +157,6 @@ def test_apply_refuses_bad_input_with_a_clear_message(
     assert re.search(message, capsys.readouterr().err)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _post(port: int, payload: dict[str, Any]) -> Any:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/invocations",
@@ -177,7 +171,7 @@ def _post(port: int, payload: dict[str, Any]) -> Any:
 def test_mlflow_serves_the_model_as_a_coder_and_a_denoiser(denoiser: dict[str, Any]) -> None:
     from sparseland.plugins.preprocess.patches import extract_patches
 
-    port = _free_port()
+    port = free_port()
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     path = f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}"  # uvicorn, as activated
     env = {**os.environ, "MLFLOW_TRACKING_URI": denoiser["tracking"], "PATH": path}

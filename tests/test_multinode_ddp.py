@@ -6,14 +6,13 @@ and a neural model's (LISTA) loss curve and weights within tolerance."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_app, store
+from conftest import free_port, run_app, store
 from test_learner_ddp import COMMON, TOLERANCE
 
 pytestmark = pytest.mark.slow
@@ -35,12 +34,6 @@ LISTA = [  # trained by back-propagation on the Lasso objective: deterministic g
     "trainer.log_every_n_steps=1",
 ]
 RUN = ["trainer=cpu", "trainer.enable_progress_bar=false", "logger.log_model=false"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def one_process(tmp_path: Path, job: list[str], batch: int) -> Path:

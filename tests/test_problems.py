@@ -127,9 +127,7 @@ def test_multilayer_lasso_objective_closed_form() -> None:
     x = torch.randn(3, 6, generator=gen, dtype=torch.float64)
     g2 = torch.randn(3, 4, generator=gen, dtype=torch.float64)
     g1 = g2 @ d2.T
-    expected = (
-        0.5 * ((x - g1 @ d1.T) ** 2).sum(1) + 0.3 * g1.abs().sum(1) + 0.1 * g2.abs().sum(1)
-    )
+    expected = 0.5 * ((x - g1 @ d1.T) ** 2).sum(1) + 0.3 * g1.abs().sum(1) + 0.1 * g2.abs().sum(1)
     got = MultiLayerLasso((0.3, 0.1)).objective(x, _Chain(d1, d2), g2)
     torch.testing.assert_close(got, expected)
     with pytest.raises(ConfigError, match="3 values for 2 layers"):

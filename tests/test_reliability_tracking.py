@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
+import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_app
+from conftest import free_port, run_app
 from mlflow.tracking import MlflowClient
+
+from sparseland.tracking.server import MlflowServer
 
 TINY = [
     "dataset.n_train=1024",
@@ -27,64 +28,13 @@ TINY = [
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """A real MLflow tracking server bound to 127.0.0.1, started and stopped by the test."""
-
-    def __init__(self, root: Path) -> None:
-        self.root, self.port = root, free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        exe = Path(sys.executable).with_name("mlflow")
-        self.proc = subprocess.Popen(
-            [
-                str(exe),
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                f"sqlite:///{self.root / 'server.db'}",
-                "--artifacts-destination",
-                str(self.root / "artifacts"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(self.uri + "/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError("mlflow server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait()
-            self.proc = None
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "server")
-    srv.root.mkdir()
+def server(tmp_path: Path) -> Iterator[MlflowServer]:
+    """A real MLflow tracking server on 127.0.0.1 (SQLite store), stopped by a crash (SIGKILL)."""
+    root = tmp_path / "server"
+    srv = MlflowServer(f"sqlite:///{root / 'server.db'}", root / "artifacts", port=free_port())
     yield srv
-    srv.stop()
+    srv.stop(signal.SIGKILL)
 
 
 def sync(run_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -92,7 +42,7 @@ def sync(run_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(exe), str(run_dir)], capture_output=True, text=True, timeout=120)
 
 
-def test_server_down_fails_fast_before_training(server: Server, tmp_path: Path) -> None:
+def test_server_down_fails_fast_before_training(server: MlflowServer, tmp_path: Path) -> None:
     start = time.time()
     result = run_app(
         *TINY,
@@ -108,7 +58,7 @@ def test_server_down_fails_fast_before_training(server: Server, tmp_path: Path) 
     assert time.time() - start < 60
 
 
-def test_offline_run_is_journaled_and_synced_later(server: Server, tmp_path: Path) -> None:
+def test_offline_run_is_journaled_and_synced_later(server: MlflowServer, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     result = run_app(
         *TINY,
@@ -132,7 +82,7 @@ def test_offline_run_is_journaled_and_synced_later(server: Server, tmp_path: Pat
     assert "atoms.png" in {a.path for a in client.list_artifacts(found.info.run_id)}
 
 
-def test_server_stopped_mid_run_loses_nothing(server: Server, tmp_path: Path) -> None:
+def test_server_stopped_mid_run_loses_nothing(server: MlflowServer, tmp_path: Path) -> None:
     server.start()
     run_dir = tmp_path / "run"
     exe = Path(sys.executable).with_name("sparseland")
@@ -161,7 +111,7 @@ def test_server_stopped_mid_run_loses_nothing(server: Server, tmp_path: Path) ->
                 break
         time.sleep(0.2)
     assert proc.poll() is None and run_id, "the run ended before the server could be stopped"
-    server.stop()
+    server.stop(signal.SIGKILL)
     output, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, output[-2000:]
     assert "sparseland-sync" in output  # the run said how to upload what it journaled

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_app, store
+from conftest import TINY, run_app, store
 
 from sparseland.compare.cli import main as compare_main
 
@@ -37,16 +37,6 @@ class ThrowawayConfig(IstaConfig):
 class ThrowawayIsta(Ista):
     pass
 '''
-TINY = [
-    "dataset.n_train=256",
-    "dataset.n_val=32",
-    "dataset.n_test=64",
-    "model.n_atoms=16",
-    "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
-    "trainer.accelerator=cpu",
-    "logger.log_model=false",
-]
 
 
 def write_package(site: Path, version: str) -> Path:

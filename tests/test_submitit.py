@@ -7,22 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_app, store
+from conftest import TINY, run_app, store
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from sparseland.app import config_dir
-
-TINY = [
-    "dataset.n_train=256",
-    "dataset.n_val=32",
-    "dataset.n_test=64",
-    "model.n_atoms=16",
-    "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
-    "trainer.accelerator=cpu",
-    "logger.log_model=false",
-]
 
 
 def submitit_sweep(outputs: Path, cwd: Path) -> None:

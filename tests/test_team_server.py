@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import TINY, free_port
 from mlflow.tracking import MlflowClient
 
 from sparseland.threads import available_cores
@@ -28,25 +28,8 @@ pytestmark = [
     pytest.mark.skipif(REASON is not None, reason=f"no PostgreSQL here: {REASON}"),
 ]
 
-# The smallest job that is still a real run: data, training, evaluation, artifacts, metrics.
-TINY = [
-    "dataset.n_train=256",
-    "dataset.n_val=32",
-    "dataset.n_test=64",
-    "model.n_atoms=16",
-    "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
-    "trainer.accelerator=cpu",
-    "logger.log_model=false",
-]
 JOBS = 32
 CRASH_JOBS = 12
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
