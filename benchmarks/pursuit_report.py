@@ -156,7 +156,7 @@ def exact_section(exact: dict[str, Any] | None) -> list[str]:
         f"{exact['threads']} threads (torch, SPAMS numThreads, scikit-learn n_jobs); medians. "
         f"Load average before/after: {exact['load_before']} / {exact['load_after']} on a CPU "
         "shared with other jobs, so compare the ratios, not the absolute times. "
-        "gap/P is each signal's duality gap over its objective (framework/lasso.py).",
+        "gap/P is each signal's duality gap over its objective (Lasso.duality_gap).",
         "",
         *table(header, rows),
     ]

@@ -11,7 +11,7 @@ solves at each kink, Efron et al. 2004). The solver:
      with G_SS⁻¹ updated by bordering;
   3. the exact solve on the support the path ends with, by a batched Cholesky of G_SS (signals
      grouped by |S| so each group pads to its own width);
-  4. a signal is done once its duality gap (framework/lasso.py) is ≤ tol × its objective: the
+  4. a signal is done once its duality gap (Lasso.duality_gap) is ≤ tol × its objective: the
      result is certified, not just converged. A signal that is not (rounding on a degenerate
      path) takes another pass from its best point; after ``passes`` the call warns.
 With ``warm_start_iter=0`` the path starts at h = 0 and is LARS itself. The polish runs in
