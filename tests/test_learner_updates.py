@@ -10,6 +10,7 @@ from sparseland import build
 from sparseland.plugins.datasets.synthetic import random_dictionary, sparse_codes
 from sparseland.plugins.dictionary.atom_updates import (
     bcd_columns,
+    bcd_columns_torch,
     replace_atoms,
     split_atoms,
     swap_atom,
@@ -43,19 +44,34 @@ def perturbed(D0: torch.Tensor, g: torch.Generator, scale: float = 0.3) -> torch
     return D / D.norm(dim=0)
 
 
+@pytest.mark.parametrize("update", [bcd_columns, bcd_columns_torch])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_bcd_column_step_never_increases_the_objective(seed: int) -> None:
+def test_bcd_column_step_never_increases_the_objective(seed: int, update) -> None:
+    """Both paths: numpy on the CPU (bcd_columns here) and the torch kernels GPUs use."""
     D0, _, X, g = problem(seed)
     D = perturbed(D0, g, 1.0)
     H = omp(X + 0.05 * torch.randn(X.shape, generator=g, dtype=X.dtype), D, n_nonzero=3)
     A, B = H.T @ H, X.T @ H
     before = fit_error(X, D, H)
     for _ in range(4):
-        bcd_columns(D, A, B, sweeps=1)
+        update(D, A, B, sweeps=1)
         after = fit_error(X, D, H)
         assert after <= before + 1e-9
         before = after
     assert torch.allclose(D.norm(dim=0), torch.ones(D.shape[1], dtype=D.dtype))
+
+
+@pytest.mark.parametrize("update", [bcd_columns, bcd_columns_torch])
+def test_bcd_keeps_atoms_it_cannot_update(update) -> None:
+    """An unused atom (A_jj = 0) and one whose update u_j is 0 stay as they were."""
+    D0 = torch.eye(3, dtype=torch.float64)
+    A = torch.diag(torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64))  # atom 0 unused
+    B = torch.zeros(3, 3, dtype=torch.float64)  # b_1 = D a_1 − A_11 d_1 = 0: u_1 = 0 exactly
+    B[:, 2] = torch.tensor([1.0, 1.0, 0.0])  # u_2 = d_2 + (b_2 − d_2) = (1, 1, 0)
+    D = D0.clone()
+    update(D, A, B, sweeps=1)
+    assert torch.equal(D[:, :2], D0[:, :2])
+    assert torch.allclose(D[:, 2], torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64) / 2**0.5)
 
 
 def test_bcd_column_update_is_the_exact_minimiser_on_the_sphere() -> None:
