@@ -26,6 +26,19 @@ from omegaconf import DictConfig
 PRELOAD = ("torch", "lightning.pytorch", "mlflow", "sparseland.runner", "sparseland.plugins")
 
 
+def chosen_plugin_modules(config: DictConfig) -> list[str]:
+    """The modules of the built-in plugins the sweep's base config chooses (a job that sweeps
+    over another plugin imports that one itself)."""
+    from sparseland.plugins import PLUGIN_INDEX
+
+    choices = config.hydra.get("runtime", {}).get("choices", {}) or {}
+    return [
+        f"sparseland.plugins.{PLUGIN_INDEX[kind][name]}"
+        for kind, name in choices.items()
+        if kind in PLUGIN_INDEX and name in PLUGIN_INDEX[kind]
+    ]
+
+
 def uses_joblib(config: DictConfig) -> bool:
     launcher = config.hydra.launcher.get("_target_", "") if "launcher" in config.hydra else ""
     return "joblib" in str(launcher)
@@ -47,4 +60,4 @@ class PreloadWorkers(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         workers = config.get("workers")
         if workers is not None and workers.get("preload", True) and uses_joblib(config):
-            preload_workers()
+            preload_workers([*PRELOAD, *chosen_plugin_modules(config)])

@@ -12,7 +12,7 @@ from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.backend.context import get_start_method, set_start_method
 from omegaconf import OmegaConf
 
-from sparseland.worker_start import PreloadWorkers, preload_workers
+from sparseland.worker_start import PreloadWorkers, chosen_plugin_modules, preload_workers
 
 
 def modules_at_entry() -> tuple[bool, bool, int]:
@@ -61,3 +61,13 @@ def test_the_sweep_callback_switches_only_the_joblib_launcher(
     )
     PreloadWorkers().on_multirun_start(config)
     assert get_start_method() == expected
+
+
+def test_the_chosen_built_in_plugins_are_preloaded_too() -> None:
+    config = OmegaConf.create(
+        {"hydra": {"runtime": {"choices": {"pursuit": "omp", "learner": "ksvd", "paths": "x"}}}}
+    )
+    assert sorted(chosen_plugin_modules(config)) == [
+        "sparseland.plugins.dictionary.ksvd",
+        "sparseland.plugins.pursuit.omp",
+    ]
