@@ -1,12 +1,14 @@
-"""Parallel sweep jobs on a small CPU: 8 jobs one after another against joblib with 1, 2, 4 workers.
+"""Parallel sweep jobs on a small CPU: 8 jobs one after another against joblib with 2 and 4 workers.
 
-    python benchmarks/parallel_sweep.py            # default job size (about 10 s alone here)
-    python benchmarks/parallel_sweep.py --jobs 8 dataset.n_train=8192   # other job overrides
+    python benchmarks/parallel_sweep.py            # short (about 2 s) and longer (about 7 s) jobs
+    python benchmarks/parallel_sweep.py --jobs 8 --sizes short   # one job size only
 
 Each configuration runs the same 8-job sweep through the real ``sparseland -m`` in a fresh
 output folder (so no job is skipped as already finished), with ``threads: auto``: every joblib
-job runs torch and BLAS on its share of the cores. The wall time of the whole sweep, the load
-average before and after (the CPU may be shared) and the threads each job used land in
+job runs torch and BLAS on its share of the cores. Workers start from the preloaded fork server
+(``workers.preload``, sparseland/worker_start.py); one row starts them as loky's fresh
+interpreters instead. The wall time of the whole sweep, its ratio to the jobs one after another,
+the load average before and after (the CPU may be shared) and the threads each job used land in
 benchmarks/results/parallel_sweep.json and .md.
 """
 
@@ -33,11 +35,27 @@ JOB = [
     "trainer.accelerator=cpu",
     "logger.log_model=false",
 ]
+HEADER = [
+    "launcher",
+    "wall s",
+    "vs one after another",
+    "threads per job",
+    "load avg before",
+    "load avg after",
+]
+SIZES = {  # extra overrides per job size
+    "short": [],
+    "longer": ["dataset.n_train=16384", "dataset.n_test=2048", "trainer.max_epochs=2"],
+}
 LAUNCHERS = {
     "one after another": ["hydra/launcher=basic"],
-    "joblib, 1 worker": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"],
     "joblib, 2 workers": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     "joblib, 4 workers": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=4"],
+    "joblib, 4 workers, loky start (workers.preload=false)": [
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=4",
+        "workers.preload=false",
+    ],
 }
 
 
@@ -72,28 +90,36 @@ def sweep(launcher: list[str], jobs: int, overrides: list[str]) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=8)
-    parser.add_argument("overrides", nargs="*", help="extra job overrides")
+    parser.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
     args = parser.parse_args()
-    results = {name: sweep(launcher, args.jobs, args.overrides) for name, launcher in
-               LAUNCHERS.items()}  # fmt: skip
-    data = {"jobs": args.jobs, "job": JOB + args.overrides, "results": results,
-            "machine": harness.machine()}  # fmt: skip
-    rows = [
-        [name, r["wall_s"], ", ".join(r["threads_per_job"]), r["load_avg_before"],
-         r["load_avg_after"]]
-        for name, r in results.items()
-    ]  # fmt: skip
+    data: dict[str, Any] = {"jobs": args.jobs, "sizes": {}, "machine": harness.machine()}
     lines = [
         "# Parallel sweep jobs on a small CPU",
         "",
-        f"{args.jobs} jobs of `sparseland -m seed=range({args.jobs}) {' '.join(data['job'])}`, "
-        f"`threads: auto`, on {os.cpu_count()} cores; wall time of the whole sweep "
-        "(start-up, every job, MLflow) by `python benchmarks/parallel_sweep.py`.",
+        f"{args.jobs} jobs of `sparseland -m seed=range({args.jobs}) {' '.join(JOB)}` (plus the "
+        f"size's overrides), `threads: auto`, on {os.cpu_count()} cores; wall time of the whole "
+        "sweep (start-up, every job, MLflow) by `python benchmarks/parallel_sweep.py`, one "
+        "configuration after another in one run.",
         "",
-        *harness.table(
-            ["launcher", "wall s", "threads per job", "load avg before", "load avg after"], rows
-        ),
-        "",
+    ]
+    for size in args.sizes:
+        results = {name: sweep(launcher, args.jobs, SIZES[size]) for name, launcher in
+                   LAUNCHERS.items()}  # fmt: skip
+        data["sizes"][size] = {"overrides": SIZES[size], "results": results}
+        base = results["one after another"]["wall_s"]
+        rows = [
+            [name, r["wall_s"], f"{r['wall_s'] / base:.2f}×", ", ".join(r["threads_per_job"]),
+             r["load_avg_before"], r["load_avg_after"]]
+            for name, r in results.items()
+        ]  # fmt: skip
+        lines += [
+            f"## {size} jobs: `{' '.join(SIZES[size]) or 'no extra overrides'}`",
+            "",
+            *harness.table(HEADER, rows),
+            "",
+        ]
+        harness.write("parallel_sweep", data, "\n".join(lines))
+    lines += [
         "The load average counts every process on the machine: other work running at the same "
         "time slows every configuration, so compare rows of one run only.",
         "",
