@@ -16,6 +16,7 @@ no CUDA context and no thread pool; its workers run exactly the code a loky work
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +51,9 @@ def preload_workers(modules: Sequence[str] = PRELOAD) -> None:
 
     if "forkserver" not in multiprocessing.get_all_start_methods():  # Windows: loky's own
         return
+    # A CUDA context does not survive a fork; torch's default device-count check can start one,
+    # the NVML check does not. The server (and its workers) inherit this environment.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     multiprocessing.set_forkserver_preload(list(modules))
     set_start_method("forkserver", force=True)
 
