@@ -280,30 +280,32 @@ def near_codes(
     start: Callable[[slice], torch.Tensor],
     rows: slice,
     threads: int,
-) -> torch.Tensor:
-    """Warm start and feature-sign rounds for the signals ``rows``. On the CPU the signals are
-    split between ``threads`` Python threads, each running one-thread kernels (torch releases
-    the GIL in them): unlike a team of intra-op threads, a share never waits for a thread that
-    the scheduler took away, so a loaded machine costs no more than its lost share."""
+) -> tuple[torch.Tensor, int]:
+    """Warm start and feature-sign rounds for the signals ``rows``, and the rounds run. On the
+    CPU the signals are split between ``threads`` Python threads, each running one-thread
+    kernels (torch releases the GIL in them): unlike a team of intra-op threads, a share never
+    waits for a thread that the scheduler took away, so a loaded machine costs no more than
+    its lost share."""
     first = rows.start or 0
     n = x64[rows].shape[0]
 
-    def run(part: slice) -> torch.Tensor:
+    def run(part: slice) -> tuple[torch.Tensor, int]:
         part = slice(first + part.start, first + part.stop)
         h = start(part)
         if cfg.rounds == 0 or h.shape[0] == 0:
-            return h
+            return h, 0
         x = x64[part]
-        codes, _, _ = _feature_sign.feature_sign(
+        codes, _, finished = _feature_sign.feature_sign(
             problem.rounds, x, x @ problem.dictionary, h, cfg.rounds
         )
-        return codes
+        return codes, len(finished)
 
     parts = shared(n, threads, x64.device)
     if len(parts) == 1:
         return run(parts[0])
     with ThreadPoolExecutor(len(parts)) as pool:
-        return torch.cat(list(pool.map(run, parts)))
+        results = list(pool.map(run, parts))
+    return torch.cat([h for h, _ in results]), max(used for _, used in results)
 
 
 # the pursuit skeleton (dense matrix, torch inside, the caller's arrays outside), as in admm
@@ -317,7 +319,7 @@ class ActiveSet(LassoPursuit):
         # The warm start in the signals' precision: a float32 start for float64 signals is
         # faster but can end on another (equally certified) support, so codes would depend on
         # which other signals share the call (scikit-learn's subset-invariance check).
-        fast = xt if xt.dtype in (torch.float32, torch.float64) else xt.float()
+        fast = xt.float()
         x64 = xt.to(WORK)
         problem = _Problem(dense_matrix(op, x64), self.problem)
         h0 = None if init is None else as_torch(init)[0].to(WORK)
@@ -334,10 +336,10 @@ class ActiveSet(LassoPursuit):
                 return _start(x64, fast, h0, admm, fast_op, problem, part)
 
             with one_thread(x64.device):  # thousands of small kernels: see ``one_thread``
-                h = near_codes(x64, problem, cfg, start, rows, threads)
+                h, ran = near_codes(x64, problem, cfg, start, rows, threads)
                 *part, used = polish(x64[rows], problem, h, cfg)
             parts.append(part)
-            passes = max(passes, used)
+            passes = max(passes, ran + used)
         h, primal, gap, unsolved = (torch.cat(column) for column in zip(*parts, strict=True))
         relative = gap / primal.clamp_min(torch.finfo(WORK).tiny)
         if bool(unsolved.any()) and not convergence.recording():  # a run reports it once
@@ -352,6 +354,7 @@ class ActiveSet(LassoPursuit):
             )
         worst = float(relative.max()) if relative.numel() else 0.0
         mean_gap = float(gap.mean()) if gap.numel() else math.nan
+        # iterations: feature-sign rounds plus homotopy passes (the most any block ran);
         # rel_change reports the worst relative duality gap gap/P for this solver.
         self.info = PursuitInfo(
             iterations=passes,
