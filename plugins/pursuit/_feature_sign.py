@@ -12,9 +12,11 @@ Algorithm 1) keeps an active set S with signs θ and alternates
 A code that keeps its signs and has no violator satisfies the Lasso's KKT conditions (Osborne,
 Presnell and Turlach 2000, eq. 2.4): it is done. Each round is batched over signals; G_SS⁻¹ is
 kept explicitly per signal and updated by bordering (one atom in) or its Schur downdate (one
-atom out), O(|S|²) per round and no factorisation after the first. Signals are grouped by
+atom out), O(|S|²) per round and no factorisation after the first. An entering atom that is
+(numerically) in the span of S swaps with one of S instead (a pivot that keeps the residual and
+lowers ‖h‖₁). Signals are grouped by
 support size, so each group pads to its own width. Signals that are not done after the
-rounds, or whose entering atom is (numerically) in the span of S, are left to the caller.
+rounds, or where neither works for the entering atom, are left to the caller.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-BUCKET = 8  # groups pad supports to a multiple of this, plus SPARE free slots
-SPARE = 4
+BUCKET = 4  # groups pad supports to a multiple of this, with at least SPARE free slots
+SPARE = 2
 DEPENDENT = 1e-10  # an atom whose squared distance to span(D_S) is below this × ‖d_j‖² is refused
 
 
@@ -150,9 +152,16 @@ class _Group:
         self.cs = torch.nn.functional.pad(self.cs, (0, pad))
         self.inv = torch.nn.functional.pad(self.inv, (0, pad, 0, pad))
 
-    def add(self, r: torch.Tensor, atoms: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-        """Atom ``atoms[i]`` enters row ``r[i]`` with sign ``signs[i]`` (bordering with the
-        Schur complement s); returns the rows that refused it (atom in the span of S)."""
+    def add(
+        self,
+        r: torch.Tensor,
+        atoms: torch.Tensor,
+        signs: torch.Tensor,
+        values: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Atom ``atoms[i]`` enters row ``r[i]`` with sign ``signs[i]`` (and coefficient
+        ``values[i]``, default 0) by bordering with the Schur complement s. An atom in the span
+        of S swaps with an atom of S instead (``swap``); returns the rows where neither works."""
         if bool(self.used[r].all(1).any()):
             self.grow()
         gram = self.problem.gram_ext
@@ -162,6 +171,11 @@ class _Group:
         g_jj = gram[atoms, atoms]
         s = g_jj - (g * v).sum(1)
         ok = s > DEPENDENT * g_jj
+        refused = ~ok
+        if values is None and bool(refused.any()):
+            out = refused.nonzero()[:, 0]
+            refused[out] = self.swap(r[out], atoms[out], signs[out], v[out])
+        start = torch.zeros_like(s) if values is None else values
         r, atoms, signs, inv, v, s = r[ok], atoms[ok], signs[ok], inv[ok], v[ok], s[ok]
         slot = (~self.used[r]).to(torch.int8).argmax(1)
         inv.add_(v[:, :, None] * v[:, None, :] / s[:, None, None])
@@ -172,10 +186,32 @@ class _Group:
         self.inv[r] = inv
         self.atom[r, slot] = atoms
         self.used[r, slot] = True
-        self.val[r, slot] = 0.0
+        self.val[r, slot] = start[ok]
         self.theta[r, slot] = signs
         self.cs[r, slot] = self.c[r, atoms]
-        return ~ok
+        return refused
+
+    def swap(
+        self, r: torch.Tensor, atoms: torch.Tensor, signs: torch.Tensor, v: torch.Tensor
+    ) -> torch.Tensor:
+        """A violating atom j with d_j = D_S v (in the span of S) enters by a pivot: moving
+        h_j = σt, h_S − σt v (σ the sign of its correlation) keeps D h, and so the residual,
+        while λ‖h‖₁ falls at the rate λ(|d_jᵀr|/λ − 1); at the first zero of h_S that atom leaves
+        and j takes its place (a simplex step on the fixed residual). Returns the rows where no
+        coefficient of S moves to zero (left to the caller)."""
+        val, used = self.val[r], self.used[r]
+        direction = -signs[:, None] * v
+        shrinks = used & (val * direction < 0)
+        t = -val / torch.where(shrinks, direction, torch.ones_like(direction))
+        t.masked_fill_(~shrinks, torch.inf)
+        tstar, slot = t.min(1)
+        fails = ~torch.isfinite(tstar)
+        go = (~fails).nonzero()[:, 0]
+        r, atoms, signs, tstar, slot = r[go], atoms[go], signs[go], tstar[go], slot[go]
+        self.val[r] = torch.addcmul(val[go], tstar[:, None], direction[go])
+        self.remove(r, slot)
+        fails[go] = self.add(r, atoms, signs, signs * tstar)
+        return fails
 
     def keep(self, go: torch.Tensor) -> None:
         for name in ("rows", "x", "c", "atom", "used", "val", "theta", "cs", "inv"):
@@ -240,12 +276,13 @@ class _Group:
 
 
 def _groups(h: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+    """Rows grouped by support size; each group's width leaves at least SPARE free slots."""
     size = (h != 0).sum(1)
-    bucket = (size + BUCKET - 1) // BUCKET
+    bucket = (size + SPARE + BUCKET - 1) // BUCKET
     out = []
     for b in torch.unique(bucket).tolist():
         rows = (bucket == b).nonzero()[:, 0]
-        out.append((rows, min(h.shape[1], max(1, b * BUCKET) + SPARE)))
+        out.append((rows, min(h.shape[1] + 0, b * BUCKET)))
     return out
 
 

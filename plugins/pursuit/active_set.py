@@ -51,6 +51,7 @@ from sparseland.problems import Lasso
 WORK = torch.float64
 ROUNDING = 64 * torch.finfo(WORK).eps  # gap below this × ½‖x‖²: certified (rounding)
 BUCKET = 8  # working sets are padded to a multiple of this within each group of signals
+GROUPED = 2048  # the homotopy groups signals by support size only above this many
 
 
 @dataclass
@@ -179,7 +180,13 @@ def _follow_path(
     if from_zero:
         start, start_corr = torch.zeros_like(h), corr.clone()
         start_corr[pending] = x[pending] @ problem.dictionary  # Dᵀx: correlations at h = 0
-    for rows, _ in _groups((start[pending] != 0).sum(1)):
+    # grouping pays for its extra step loops only with many signals
+    groups = (
+        _groups((start[pending] != 0).sum(1))
+        if pending.numel() > GROUPED
+        else [(torch.arange(pending.numel(), device=h.device), 0)]
+    )
+    for rows, _ in groups:
         sub = pending[rows]
         support, theta, _ = homotopy(
             start[sub],
