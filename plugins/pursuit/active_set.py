@@ -14,7 +14,7 @@ solves at each kink, Efron et al. 2004). The solver:
      patches 99.6% of the signals reach a KKT point within 10 rounds, most in one to three.
      On the CPU, steps 1 and 2 split the signals between as many Python threads as torch
      uses, each running one-thread kernels (they release the GIL);
-  3. the signals not done yet: homotopy from their code to the Lasso
+  3. the signals not done yet (in the same threads): homotopy from their code to the Lasso
      (plugins/pursuit/_homotopy.py), one step per atom that enters or leaves, then the exact
      solve on the support the path ends with (a batched Cholesky of G_SS, signals grouped by
      |S|);
@@ -281,39 +281,41 @@ def shared(n: int, threads: int, device: torch.device) -> list[slice]:
     return [slice(a, b) for a, b in itertools.pairwise(bounds)]
 
 
-def near_codes(
+def exact_codes(
     x64: torch.Tensor,
     problem: _Problem,
     cfg: ActiveSetConfig,
     start: Callable[[slice], torch.Tensor],
     rows: slice,
     threads: int,
-) -> tuple[torch.Tensor, int]:
-    """Warm start and feature-sign rounds for the signals ``rows``, and the rounds run. On the
-    CPU the signals are split between ``threads`` Python threads, each running one-thread
-    kernels (torch releases the GIL in them): unlike a team of intra-op threads, a share never
-    waits for a thread that the scheduler took away, so a loaded machine costs no more than
-    its lost share."""
+) -> tuple[list[torch.Tensor], int]:
+    """Warm start, feature-sign rounds and the homotopy polish for the signals ``rows``:
+    [h, P(h), gap, uncertified] and the rounds plus passes run. On the CPU the signals are
+    split between ``threads`` Python threads, each running one-thread kernels (torch releases
+    the GIL in them): unlike a team of intra-op threads, a share never waits for a thread that
+    the scheduler took away, so a loaded machine costs no more than its lost share."""
     first = rows.start or 0
     n = x64[rows].shape[0]
 
-    def run(part: slice) -> tuple[torch.Tensor, int]:
+    def run(part: slice) -> tuple[list[torch.Tensor], int]:
         part = slice(first + part.start, first + part.stop)
-        h = start(part)
-        if cfg.rounds == 0 or h.shape[0] == 0:
-            return h, 0
-        x = x64[part]
-        codes, _, finished = _feature_sign.feature_sign(
-            problem.rounds, x, x @ problem.dictionary, h, cfg.rounds
-        )
-        return codes, len(finished)
+        h, x = start(part), x64[part]
+        ran = 0
+        if cfg.rounds > 0 and h.shape[0] > 0:
+            h, _, finished = _feature_sign.feature_sign(
+                problem.rounds, x, x @ problem.dictionary, h, cfg.rounds
+            )
+            ran = len(finished)
+        *out, used = polish(x, problem, h, cfg)
+        return out, ran + used
 
     parts = shared(n, threads, x64.device)
     if len(parts) == 1:
         return run(parts[0])
     with ThreadPoolExecutor(len(parts)) as pool:
         results = list(pool.map(run, parts))
-    return torch.cat([h for h, _ in results]), max(used for _, used in results)
+    columns = zip(*(out for out, _ in results), strict=True)
+    return [torch.cat(column) for column in columns], max(used for _, used in results)
 
 
 # the pursuit skeleton (dense matrix, torch inside, the caller's arrays outside), as in admm
@@ -344,10 +346,9 @@ class ActiveSet(LassoPursuit):
                 return _start(x64, fast, h0, admm, fast_op, problem, part)
 
             with one_thread(x64.device):  # thousands of small kernels: see ``one_thread``
-                h, ran = near_codes(x64, problem, cfg, start, rows, threads)
-                *part, used = polish(x64[rows], problem, h, cfg)
+                part, used = exact_codes(x64, problem, cfg, start, rows, threads)
             parts.append(part)
-            passes = max(passes, ran + used)
+            passes = max(passes, used)
         h, primal, gap, unsolved = (torch.cat(column) for column in zip(*parts, strict=True))
         relative = gap / primal.clamp_min(torch.finfo(WORK).tiny)
         if bool(unsolved.any()) and not convergence.recording():  # a run reports it once
