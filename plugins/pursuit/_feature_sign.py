@@ -282,7 +282,7 @@ def _groups(h: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
     out = []
     for b in torch.unique(bucket).tolist():
         rows = (bucket == b).nonzero()[:, 0]
-        out.append((rows, min(h.shape[1] + 0, b * BUCKET)))
+        out.append((rows, min(h.shape[1], b * BUCKET)))
     return out
 
 
