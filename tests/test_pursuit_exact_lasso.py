@@ -183,7 +183,7 @@ def test_feature_sign_rounds_end_at_the_lars_solution(positive: bool) -> None:
     near = build("pursuit", "admm", lam=LAM, positive=positive, max_iter=20, tol=0.0)(x, d)
     ref = lars_reference(x.numpy(), d.numpy(), LAM, positive)
     for start in (near, torch.zeros_like(near)):
-        h, done, finished = _feature_sign.feature_sign(problem, x, x @ d, start, 60)
+        h, done, finished = _feature_sign.feature_sign(problem, x @ d, start, 60)
         assert bool(done.any()) and sum(finished) == int(done.sum())
         hn = h[done].numpy()
         assert np.abs(hn - ref[done.numpy()]).max() < 1e-8

@@ -58,7 +58,6 @@ class _Group:
         self,
         problem: Problem,
         rows: torch.Tensor,
-        x: torch.Tensor,
         c: torch.Tensor,
         h: torch.Tensor,
         width: int,
@@ -66,7 +65,7 @@ class _Group:
         k = h.shape[1]
         self.k = k
         # c and the codes get a zero column k: the unused slots hold atom k
-        self.problem, self.rows, self.x = problem, rows, x
+        self.problem, self.rows = problem, rows
         self.c = torch.nn.functional.pad(c, (0, 1))
         support = h != 0
         size = support.sum(1)
@@ -214,7 +213,7 @@ class _Group:
         return fails
 
     def keep(self, go: torch.Tensor) -> None:
-        for name in ("rows", "x", "c", "atom", "used", "val", "theta", "cs", "inv"):
+        for name in ("rows", "c", "atom", "used", "val", "theta", "cs", "inv"):
             setattr(self, name, getattr(self, name)[go])
 
     def dense(self, sel: torch.Tensor) -> torch.Tensor:
@@ -287,16 +286,16 @@ def _groups(h: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
 
 
 def feature_sign(
-    problem: Problem, x: torch.Tensor, c: torch.Tensor, h: torch.Tensor, rounds: int
+    problem: Problem, c: torch.Tensor, h: torch.Tensor, rounds: int
 ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """Feature-sign rounds from the codes ``h`` (x: signals, c = Dᵀx, all float64). Returns
+    """Feature-sign rounds from the codes ``h`` (c = Dᵀx for the signals x, float64). Returns
     the codes, which signals reached a KKT point, and how many finished in each round run."""
     out = h.clone()
     done = torch.zeros(h.shape[0], dtype=torch.bool, device=h.device)
     finished = [0] * rounds
     ran = 0
     for rows, width in _groups(h):
-        group = _Group(problem, rows, x[rows], c[rows], h[rows], width)
+        group = _Group(problem, rows, c[rows], h[rows], width)
         group.factorise()
         for i in range(rounds):
             if not group.rows.numel():

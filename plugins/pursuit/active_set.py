@@ -303,7 +303,7 @@ def exact_codes(
         ran = 0
         if cfg.rounds > 0 and h.shape[0] > 0:
             h, _, finished = _feature_sign.feature_sign(
-                problem.rounds, x, x @ problem.dictionary, h, cfg.rounds
+                problem.rounds, x @ problem.dictionary, h, cfg.rounds
             )
             ran = len(finished)
         *out, used = polish(x, problem, h, cfg)
