@@ -20,7 +20,7 @@ STOPPED = {
     "fista": {"max_iter": 2, "tol": 1e-10},
     "cod": {"max_iter": 2, "tol": 1e-10},
     "admm": {"max_iter": 2, "tol": 1e-10},
-    "active_set": {"max_iter": 1, "passes": 1, "warm_start_iter": 0, "tol": 1e-12},
+    "active_set": {"max_iter": 1, "passes": 1, "warm_start_iter": 0, "rounds": 0, "tol": 1e-12},
 }
 
 

@@ -170,3 +170,21 @@ def test_small_kernels_run_on_one_thread_and_the_count_comes_back() -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_feature_sign_rounds_end_at_the_lars_solution(positive: bool) -> None:
+    """The rounds alone (no homotopy): every signal they call done is scikit-learn's LARS
+    solution, from ADMM's nearby codes and from h = 0."""
+    from sparseland.plugins.pursuit import _feature_sign
+
+    x, d = dct_patches(30, seed=5)
+    problem = _feature_sign.Problem(d, d.T @ d, LAM, positive, torch.ones(256, dtype=torch.bool))
+    near = build("pursuit", "admm", lam=LAM, positive=positive, max_iter=20, tol=0.0)(x, d)
+    ref = lars_reference(x.numpy(), d.numpy(), LAM, positive)
+    for start in (near, torch.zeros_like(near)):
+        h, done, finished = _feature_sign.feature_sign(problem, x @ d, start, 60)
+        assert bool(done.any()) and sum(finished) == int(done.sum())
+        hn = h[done].numpy()
+        assert np.abs(hn - ref[done.numpy()]).max() < 1e-8
+        assert relative_gap(x[done].numpy(), d.numpy(), hn, positive).max() <= 1e-9

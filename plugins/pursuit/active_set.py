@@ -1,28 +1,38 @@
-"""Exact Lasso: ADMM finds a nearby code, a batched homotopy makes it exact and certifies it.
+"""Exact Lasso: ADMM finds a nearby code, feature-sign rounds make it exact, a batched homotopy
+finishes the few signals they leave, and the duality gap certifies every signal.
 
 min_h ½‖x − D h‖² + λ‖h‖₁ (optionally h ≥ 0). At a solution with support S and signs θ,
     h_S = G_SS⁻¹(c_S − λ θ_S),   G = DᵀD, c = Dᵀx,
 and |(Dᵀ(x − D h))_j| ≤ λ off S (Osborne, Presnell and Turlach 2000, eq. 2.4; the system LARS
 solves at each kink, Efron et al. 2004). The solver:
-  1. warm start: ``warm_start_iter`` ADMM iterations (plugins/pursuit/admm.py, the fastest
-     approximate solver here) give an exactly sparse code with nearly the optimal support;
-  2. homotopy from that code to the Lasso (plugins/pursuit/_homotopy.py): a path with one step
-     per atom that enters or leaves, a few per signal from a good start, batched over signals
-     with G_SS⁻¹ updated by bordering;
-  3. the exact solve on the support the path ends with, by a batched Cholesky of G_SS (signals
-     grouped by |S| so each group pads to its own width);
+  1. warm start: ``warm_start_iter`` ADMM iterations in float32 (plugins/pursuit/admm.py,
+     the fastest approximate solver here) give an exactly sparse code with nearly the optimal
+     support;
+  2. ``rounds`` feature-sign rounds from that code (plugins/pursuit/_feature_sign.py; Lee et
+     al. 2007): the exact solve on the support with its signs, a line search to the first sign
+     change, the most violating atom in, with G_SS⁻¹ updated by bordering. On 8×8 natural
+     patches 99.8% of the signals reach a KKT point within 10 rounds, 93% within three.
+     On the CPU, steps 1 and 2 split the signals between as many Python threads as torch
+     uses, each running one-thread kernels (they release the GIL);
+  3. the signals not done yet (in the same threads): homotopy from their code to the Lasso
+     (plugins/pursuit/_homotopy.py), one step per atom that enters or leaves, then the exact
+     solve on the support the path ends with (a batched Cholesky of G_SS, signals grouped by
+     |S|);
   4. a signal is done once its duality gap (Lasso.duality_gap) is ≤ tol × its objective: the
      result is certified, not just converged. A signal that is not (rounding on a degenerate
      path) takes another pass from its best point; after ``passes`` the call warns.
-With ``warm_start_iter=0`` the path starts at h = 0 and is LARS itself. The polish runs in
-float64 whatever the signals' dtype (float16/bfloat16 Cholesky factors are useless); codes come
-back in the signals' dtype. All-zero atoms never enter a support (their correlation is 0).
+With ``warm_start_iter=0`` the rounds start at h = 0. The exact part runs in float64 whatever
+the signals' dtype (float16/bfloat16 Cholesky factors are useless); codes come back in the
+signals' dtype. All-zero atoms never enter a support (their correlation is 0).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +42,7 @@ from sparseland import convergence, option, register_pursuit
 from sparseland.errors import check
 from sparseland.interfaces import PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
+from sparseland.plugins.pursuit import _feature_sign
 from sparseland.plugins.pursuit._homotopy import homotopy
 from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix, one_thread
 from sparseland.plugins.pursuit.admm import Admm, AdmmConfig, default_rho
@@ -41,6 +52,7 @@ from sparseland.problems import Lasso
 WORK = torch.float64
 ROUNDING = 64 * torch.finfo(WORK).eps  # gap below this × ½‖x‖²: certified (rounding)
 BUCKET = 8  # working sets are padded to a multiple of this within each group of signals
+GROUPED = 2048  # the homotopy groups signals by support size only above this many
 
 
 @dataclass
@@ -49,12 +61,16 @@ class ActiveSetConfig(LassoPursuitConfig):
     passes: int = option(3, "homotopy passes, each from the previous pass's end point")
     tol: float = option(1e-9, "certified when the duality gap is ≤ tol × the objective")
     warm_start_iter: int = option(
-        20, "ADMM iterations for the starting support (0: start from h = 0)"
+        30, "ADMM iterations for the starting support (0: start from h = 0)"
+    )
+    rounds: int = option(
+        10, "feature-sign rounds before the homotopy takes the signals that are not done"
     )
     cpu_block: int = option(
-        1024,
-        "on the CPU, signals are solved in blocks of this many rows (warm start, path and "
-        "polish) so that every per-signal array stays in cache; 0, and any GPU: the whole batch",
+        16384,
+        "on the CPU, signals are solved in blocks of this many rows (warm start, rounds and "
+        "polish), which bounds the memory of the per-signal G_SS⁻¹; 0, and any GPU: the whole "
+        "batch",
     )
 
     def __post_init__(self) -> None:
@@ -65,6 +81,7 @@ class ActiveSetConfig(LassoPursuitConfig):
             f"must be >= 0, got {self.warm_start_iter}",
         )
         check(self.passes >= 1, "passes", f"must be >= 1, got {self.passes}")
+        check(self.rounds >= 0, "rounds", f"must be >= 0, got {self.rounds}")
         check(self.cpu_block >= 0, "cpu_block", f"must be >= 0, got {self.cpu_block}")
 
 
@@ -80,6 +97,9 @@ class _Problem:
         self.usable = diag > 0  # an all-zero atom can never help (and would make G_SS singular)
         self.diag = torch.where(self.usable, diag, torch.ones_like(diag))
         self.ridge = 100 * torch.finfo(WORK).eps * float(diag.max()) if diag.numel() else 0.0
+        self.rounds = _feature_sign.Problem(
+            dictionary, self.gram, self.lam, self.positive, self.usable
+        )
 
     def evaluate(
         self, x: torch.Tensor, h: torch.Tensor
@@ -161,7 +181,13 @@ def _follow_path(
     if from_zero:
         start, start_corr = torch.zeros_like(h), corr.clone()
         start_corr[pending] = x[pending] @ problem.dictionary  # Dᵀx: correlations at h = 0
-    for rows, _ in _groups((start[pending] != 0).sum(1)):
+    # grouping pays for its extra step loops only with many signals
+    groups = (
+        _groups((start[pending] != 0).sum(1))
+        if pending.numel() > GROUPED
+        else [(torch.arange(pending.numel(), device=h.device), 0)]
+    )
+    for rows, _ in groups:
         sub = pending[rows]
         support, theta, _ = homotopy(
             start[sub],
@@ -199,7 +225,6 @@ def _warm_start(cfg: ActiveSetConfig, problem: Lasso, x: torch.Tensor) -> Admm |
             check_every=cfg.warm_start_iter,
             compute_gap=False,
             rho=default_rho(x, problem.lam),
-            cpu_block=0,
         )
     )
 
@@ -225,17 +250,16 @@ def polish(
     return h, primal, gap, unsolved, passes
 
 
-def _solve_block(
+def _start(
     x64: torch.Tensor,
     fast: torch.Tensor,
     h0: torch.Tensor | None,
     admm: Admm | None,
     fast_op: MatrixOperator | None,
     problem: _Problem,
-    cfg: ActiveSetConfig,
     rows: slice,
-) -> tuple[list[torch.Tensor], int]:
-    """Warm start and polish for the signals ``rows``: [h, P(h), gap, uncertified], passes."""
+) -> torch.Tensor:
+    """The starting codes of the signals ``rows`` (float64): ``init``, ADMM's, or zero."""
     if h0 is not None:
         start = h0[rows].clone()
     elif admm is not None and fast_op is not None:
@@ -244,9 +268,54 @@ def _solve_block(
         start = x64.new_zeros(x64[rows].shape[0], problem.dictionary.shape[1])
     if problem.positive:
         start = start.clamp(min=0.0)
-    start = torch.where(problem.usable, start, torch.zeros_like(start))
-    *part, used = polish(x64[rows], problem, start, cfg)
-    return part, used
+    return torch.where(problem.usable, start, torch.zeros_like(start))
+
+
+MIN_SHARE = 256  # fewer signals than this per thread: one thread
+
+
+def shared(n: int, threads: int, device: torch.device) -> list[slice]:
+    """The signals split between ``threads`` threads on the CPU (one share elsewhere)."""
+    shares = max(1, min(threads, n // MIN_SHARE)) if device.type == "cpu" else 1
+    bounds = [n * i // shares for i in range(shares + 1)]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def exact_codes(
+    x64: torch.Tensor,
+    problem: _Problem,
+    cfg: ActiveSetConfig,
+    start: Callable[[slice], torch.Tensor],
+    rows: slice,
+    threads: int,
+) -> tuple[list[torch.Tensor], int]:
+    """Warm start, feature-sign rounds and the homotopy polish for the signals ``rows``:
+    [h, P(h), gap, uncertified] and the rounds plus passes run. On the CPU the signals are
+    split between ``threads`` Python threads, each running one-thread kernels (torch releases
+    the GIL in them): unlike a team of intra-op threads, a share never waits for a thread that
+    the scheduler took away, so a loaded machine costs no more than its lost share."""
+    first = rows.start or 0
+    n = x64[rows].shape[0]
+
+    def run(part: slice) -> tuple[list[torch.Tensor], int]:
+        part = slice(first + part.start, first + part.stop)
+        h, x = start(part), x64[part]
+        ran = 0
+        if cfg.rounds > 0 and h.shape[0] > 0:
+            h, _, finished = _feature_sign.feature_sign(
+                problem.rounds, x @ problem.dictionary, h, cfg.rounds
+            )
+            ran = len(finished)
+        *out, used = polish(x, problem, h, cfg)
+        return out, ran + used
+
+    parts = shared(n, threads, x64.device)
+    if len(parts) == 1:
+        return run(parts[0])
+    with ThreadPoolExecutor(len(parts)) as pool:
+        results = list(pool.map(run, parts))
+    columns = zip(*(out for out, _ in results), strict=True)
+    return [torch.cat(column) for column in columns], max(used for _, used in results)
 
 
 # the pursuit skeleton (dense matrix, torch inside, the caller's arrays outside), as in admm
@@ -257,10 +326,10 @@ class ActiveSet(LassoPursuit):
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
         cfg: ActiveSetConfig = self.config  # type: ignore[assignment]
         xt, backend = as_torch(x)
-        # The warm start in the signals' precision: a float32 start for float64 signals is
-        # faster but can end on another (equally certified) support, so codes would depend on
-        # which other signals share the call (scikit-learn's subset-invariance check).
-        fast = xt if xt.dtype in (torch.float32, torch.float64) else xt.float()
+        # The warm start in float32 (2.2× faster than float64 here): it only proposes a
+        # support; the rounds end each signal at a KKT point solved in float64, the unique
+        # solution unless the problem is degenerate, whatever the start.
+        fast = xt.float()
         x64 = xt.to(WORK)
         problem = _Problem(dense_matrix(op, x64), self.problem)
         h0 = None if init is None else as_torch(init)[0].to(WORK)
@@ -268,11 +337,16 @@ class ActiveSet(LassoPursuit):
         fast_op = MatrixOperator(dense_matrix(op, fast)) if admm is not None else None
         n = x64.shape[0]
         block = cfg.cpu_block if cfg.cpu_block > 0 and xt.device.type == "cpu" else n
+        threads = torch.get_num_threads()
         parts, passes = [], 0
         for first in range(0, max(n, 1), max(block, 1)):
+            rows = slice(first, first + block)
+
+            def start(part: slice) -> torch.Tensor:
+                return _start(x64, fast, h0, admm, fast_op, problem, part)
+
             with one_thread(x64.device):  # thousands of small kernels: see ``one_thread``
-                rows = slice(first, first + block)
-                part, used = _solve_block(x64, fast, h0, admm, fast_op, problem, cfg, rows)
+                part, used = exact_codes(x64, problem, cfg, start, rows, threads)
             parts.append(part)
             passes = max(passes, used)
         h, primal, gap, unsolved = (torch.cat(column) for column in zip(*parts, strict=True))
@@ -289,6 +363,7 @@ class ActiveSet(LassoPursuit):
             )
         worst = float(relative.max()) if relative.numel() else 0.0
         mean_gap = float(gap.mean()) if gap.numel() else math.nan
+        # iterations: feature-sign rounds plus homotopy passes (the most any block ran);
         # rel_change reports the worst relative duality gap gap/P for this solver.
         self.info = PursuitInfo(
             iterations=passes,
