@@ -31,6 +31,27 @@ def dct_matrix(size: int, dtype: torch.dtype, device: torch.device) -> torch.Ten
     return t
 
 
+def haar_matrix(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The orthonormal Haar matrix (size × size, size a power of 2), rows the basis vectors;
+    any other size: the DCT."""
+    if size & (size - 1):
+        return dct_matrix(size, dtype, device)
+    h = torch.ones(1, 1, dtype=dtype, device=device)
+    while h.shape[0] < size:
+        eye = torch.eye(h.shape[0], dtype=dtype, device=device)
+        h = torch.cat(
+            [
+                torch.kron(h, torch.ones(1, 2, dtype=dtype, device=device)),
+                torch.kron(eye, torch.tensor([[1.0, -1.0]], dtype=dtype, device=device)),
+            ]
+        )
+        h = h / h.norm(dim=1, keepdim=True)
+    return h
+
+
+GROUP_TRANSFORMS = {"dct": dct_matrix, "haar": haar_matrix}
+
+
 def separable_dct(patch_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """The orthonormal 2-D DCT of p×p patches (p² × p²), rows the basis vectors (DC first)."""
     t = dct_matrix(patch_size, dtype, device)
@@ -38,15 +59,21 @@ def separable_dct(patch_size: int, dtype: torch.dtype, device: torch.device) -> 
 
 
 def _shrink(
-    noisy: torch.Tensor, pilot: torch.Tensor, q: torch.Tensor, live: torch.Tensor, sigma: float
+    noisy: torch.Tensor,
+    pilot: torch.Tensor,
+    q: torch.Tensor,
+    live: torch.Tensor,
+    sigma: float,
+    transform: str = "dct",
+    mu2: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Wiener-shrink the group spectra on the orthonormal rows ``q`` ((G,) k × n or k × n)."""
     m = noisy.shape[1]
-    t = dct_matrix(m, noisy.dtype, noisy.device)
+    t = GROUP_TRANSFORMS[transform](m, noisy.dtype, noisy.device)
     z = t @ (noisy @ q.transpose(-1, -2))  # (G, m, k): group spectrum of the noisy group
     zp = t @ (pilot @ q.transpose(-1, -2))
     power = zp * zp
-    shrink = power / (power + sigma * sigma) * live[..., None, :]
+    shrink = power / (power + mu2 * sigma * sigma) * live[..., None, :]
     patches = (t.T @ (shrink * z)) @ q
     weight = 1.0 / shrink.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
     return patches, weight
@@ -59,6 +86,8 @@ def wiener_groups(
     D: torch.Tensor | None,
     sigma: float,
     gain: float,
+    transform: str = "dct",
+    mu2: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Filtered patches (G, m, n) of the groups ``noisy`` (G, m, n) with the ``pilot`` groups,
     and the aggregation weight of each group (G,). ``D`` None: the complete 2-D DCT instead of
@@ -68,7 +97,9 @@ def wiener_groups(
     if D is None:
         side = math.isqrt(n)
         live = torch.ones(n, dtype=dtype, device=device)
-        return _shrink(noisy, pilot, separable_dct(side, dtype, device), live, sigma)
+        return _shrink(
+            noisy, pilot, separable_dct(side, dtype, device), live, sigma, transform, mu2
+        )
     pilot_ac = pilot - pilot.mean(dim=2, keepdim=True)
     eps = (gain * sigma) ** 2 * n * m
     support, _, count = simultaneous_omp_support(pilot_ac, D, n - 1, eps)
@@ -83,4 +114,4 @@ def wiener_groups(
     chol, _ = torch.linalg.cholesky_ex(gram)
     # Q = L⁻¹ B (rows orthonormal on the live slots)
     q = torch.linalg.solve_triangular(chol, basis, upper=False)
-    return _shrink(noisy, pilot, q, live.to(dtype), sigma)
+    return _shrink(noisy, pilot, q, live.to(dtype), sigma, transform, mu2)

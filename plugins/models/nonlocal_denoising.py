@@ -15,7 +15,10 @@ Stage 1:
 Stage 2 matches blocks again on the first estimate, whose distances are far less disturbed by
 the noise, and filters the noisy patches of the new groups on the atoms that simultaneous OMP
 picks for the first estimate's group, collaboratively across the group (collaborative_wiener.py);
-the same aggregation follows with that stage's weights.
+the same aggregation follows with that stage's weights. Stage 2 has its own block-matching
+settings (BM3D's Wiener stage: groups of 32 within ±19 pixels, Dabov et al. 2007), and a third
+stage, if asked, repeats it with the second estimate as the pilot. Every patch's pixels are
+weighted by a Kaiser window (β = ``kaiser_beta``) in the aggregation, as in BM3D.
 """
 
 from __future__ import annotations
@@ -42,12 +45,48 @@ class NonlocalSettings:
     wiener: bool = True  # second stage: collaborative Wiener filter (else: code the noisy again)
     wiener_basis: str = "dct"  # "dct": the complete 2-D DCT; "atoms": SOMP's atoms for the pilot
     noisy_weight: float = 0.0
-    stages: int = 2
+    stages: int = 2  # 1: group coding; 2: + Wiener on the first estimate; 3: + Wiener again
+    wiener_group_size: int = 32  # stages 2 and 3: patches per group
+    wiener_window: int = 19  # stages 2 and 3: search ±window pixels
+    wiener_step: int = 3  # stages 2 and 3: reference grid step
+    kaiser_beta: float = 2.0  # Kaiser window of the aggregation; 0: flat
+    # stages 2 and 3 keep the patches within this mean squared distance per pixel of the
+    # reference (grey levels², BM3D's τ_match = 400), a power of 2 of them; 0: all
+    wiener_threshold: float = 400.0
+    group_transform: str = "dct"  # stages 2 and 3: 1-D transform along the group, dct or haar
+    code_threshold: float = 0.0  # stage 1: codes below code_threshold · σ are zeroed
+    wiener_mu2: float = 0.4  # Wiener factor P / (P + μ² σ²); BM3D's μ² for white noise is 0.4
+
+    def matching(self, wiener: bool) -> tuple[int, int, int]:
+        """Group size, search window and reference step of a stage."""
+        if wiener:
+            return self.wiener_group_size, self.wiener_window, self.wiener_step
+        return self.group_size, self.window, self.step
 
 
 def _pixel_offsets(patch_size: int, width: int, device: torch.device) -> torch.Tensor:
     i = torch.arange(patch_size, device=device)
     return (i[:, None] * width + i[None, :]).reshape(-1)
+
+
+def kaiser_patch(
+    patch_size: int, beta: float, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """The separable Kaiser window over a patch's pixels (n,), BM3D's aggregation window."""
+    if beta <= 0:
+        return torch.ones(patch_size * patch_size, dtype=dtype, device=device)
+    k = torch.kaiser_window(patch_size, periodic=False, beta=beta, dtype=dtype, device=device)
+    return (k[:, None] * k[None, :]).reshape(-1)
+
+
+def split_by_size(flat: torch.Tensor, distances: torch.Tensor, limit: float) -> list[torch.Tensor]:
+    """The groups (n_refs, m) cut to the patches within ``limit`` of their reference, rounded
+    down to a power of 2 (BM3D), as one (G_s, s) tensor per size s; ``limit`` ≤ 0: as they are."""
+    if limit <= 0:
+        return [flat]
+    count = (distances <= limit).sum(dim=1).clamp_min(1)
+    size = torch.pow(2, torch.floor(torch.log2(count.double()))).long()
+    return [flat[size == s, :s] for s in torch.unique(size).tolist()]
 
 
 @torch.no_grad()
@@ -64,31 +103,48 @@ def code_groups(
     """Weighted sums of the coded patches and of their weights over the image (H, W) each."""
     h, w = noisy.shape
     cols = w - patch_size + 1
-    flat, _ = match_blocks(guide, patch_size, settings.group_size, settings.window, settings.step)
+    group_size, window, step = settings.matching(wiener)
+    flat, distances = match_blocks(guide, patch_size, group_size, window, step)
     patches = extract_patches(noisy, patch_size)  # (positions, n)
     pilots = extract_patches(guide, patch_size) if wiener else patches
     n = patches.shape[1]
-    eps = (gain * sigma) ** 2 * n * flat.shape[1]
+    limit = settings.wiener_threshold / 255.0**2 * n if wiener else 0.0
     offsets = _pixel_offsets(patch_size, w, noisy.device)
+    window_weight = kaiser_patch(patch_size, settings.kaiser_beta, noisy.dtype, noisy.device)
     total = torch.zeros(h * w, dtype=noisy.dtype, device=noisy.device)
     weights = torch.zeros_like(total)
     D = D.to(noisy.dtype)
-    for start in range(0, flat.shape[0], GROUP_CHUNK):
-        idx = flat[start : start + GROUP_CHUNK]
+    chunks = [
+        part[start : start + GROUP_CHUNK]
+        for part in split_by_size(flat, distances, limit)
+        for start in range(0, part.shape[0], GROUP_CHUNK)
+    ]
+    for idx in chunks:
         group = patches[idx]  # (G, m, n)
         if wiener:
             atoms = D if settings.wiener_basis == "atoms" else None
-            estimate, group_weight = wiener_groups(group, pilots[idx], atoms, sigma, gain)
+            estimate, group_weight = wiener_groups(
+                group,
+                pilots[idx],
+                atoms,
+                sigma,
+                gain,
+                settings.group_transform,
+                settings.wiener_mu2,
+            )
         else:
+            eps = (gain * sigma) ** 2 * n * idx.shape[1]
             dc = group.mean(dim=2, keepdim=True)
             codes, count = simultaneous_omp(group - dc, D, max(1, n // 2), eps)
+            if settings.code_threshold > 0:
+                codes = codes * (codes.abs() > settings.code_threshold * sigma)
             estimate = codes @ D.T + dc
             group_weight = 1.0 / (1.0 + count.to(noisy.dtype))
-        weight = group_weight[:, None, None].expand_as(estimate)
+        weight = group_weight[:, None, None] * window_weight
         corner = (idx // cols) * w + idx % cols  # top-left pixel of each patch
         pixels = (corner[:, :, None] + offsets).reshape(-1)
         total.index_add_(0, pixels, (weight * estimate).reshape(-1))
-        weights.index_add_(0, pixels, weight.reshape(-1))
+        weights.index_add_(0, pixels, weight.expand_as(estimate).reshape(-1))
     return total.reshape(h, w), weights.reshape(h, w)
 
 

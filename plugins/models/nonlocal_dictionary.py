@@ -37,7 +37,16 @@ class NonlocalDictionaryConfig(DictionaryModelConfig):
         "stage 2 with atoms: the first estimate's groups are coded within "
         "(pilot_gain σ)² · pixels · patches",
     )
-    stages: int = option(2, "1: group coding only; 2: + collaborative Wiener on the first estimate")
+    stages: int = option(
+        2,
+        "1: group coding only; 2: + collaborative Wiener on the first estimate; "
+        "3: + the Wiener stage again on the second estimate",
+    )
+    # stages 2 and 3 match blocks as BM3D's Wiener stage (Dabov et al. 2007)
+    wiener_group_size: int = option(32, "stages 2 and 3: patches per group")
+    wiener_search_window: int = option(19, "stages 2 and 3: block matching within ±pixels")
+    wiener_reference_step: int = option(3, "stages 2 and 3: reference patches on this grid step")
+    kaiser_beta: float = option(2.0, "Kaiser window (β) on each patch in the aggregation; 0: flat")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -48,7 +57,15 @@ class NonlocalDictionaryConfig(DictionaryModelConfig):
         )
         check(self.group_gain > 0, "group_gain", f"must be > 0, got {self.group_gain}")
         check(self.pilot_gain >= 0, "pilot_gain", f"must be >= 0, got {self.pilot_gain}")
-        check(self.stages in (1, 2), "stages", f"must be 1 or 2, got {self.stages}")
+        check(self.stages in (1, 2, 3), "stages", f"must be 1, 2 or 3, got {self.stages}")
+        for name in ("wiener_group_size", "wiener_reference_step"):
+            check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        check(
+            self.wiener_search_window >= 0,
+            "wiener_search_window",
+            f"must be >= 0, got {self.wiener_search_window}",
+        )
+        check(self.kaiser_beta >= 0, "kaiser_beta", f"must be >= 0, got {self.kaiser_beta}")
         check(
             self.wiener_basis in ("dct", "atoms"),
             "wiener_basis",
@@ -73,5 +90,9 @@ class NonlocalDictionaryModel(DictionaryModel):
             wiener_basis=c.wiener_basis,
             noisy_weight=c.denoise_noisy_weight,
             stages=c.stages,
+            wiener_group_size=c.wiener_group_size,
+            wiener_window=c.wiener_search_window,
+            wiener_step=c.wiener_reference_step,
+            kaiser_beta=c.kaiser_beta,
         )
         return denoise_nonlocal(noisy.to(self.device), sigma, self.D, side, settings)
