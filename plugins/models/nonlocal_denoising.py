@@ -1,24 +1,26 @@
 """Non-local sparse denoising: groups of similar patches coded with one shared support.
 
-In the spirit of LSSC (Mairal, Bach, Ponce, Sapiro and Zisserman, ICCV 2009).
+In the spirit of LSSC (Mairal, Bach, Ponce, Sapiro and Zisserman, ICCV 2009), with BM3D's
+two-stage structure (Dabov, Foi, Katkovnik and Egiazarian 2007).
 Stage 1:
 1. block matching on the noisy image groups the ``group_size`` patches nearest to each
    reference patch on a grid (block_matching.py);
-2. the noisy patches of each group, each less its mean (DC), are coded together by
-   simultaneous OMP over the dictionary D until the group's squared error is within
-       ε = (gain · σ)² · n · m       (n pixels per patch, m patches per group),
-   i.e. the error expected of the noise alone, capped at n/2 atoms;
-3. every coded patch is put back where it came from, weighted by 1 / (1 + atoms of its group)
-   (groups that need few atoms are more certainly noise-free, as in BM3D's aggregation), and
-   the weighted average is blended with the noisy image:
+2. ``first_stage="threshold"``: simultaneous OMP picks the atoms of D that represent the
+   group's patches, each less its mean, within ε = (gain · σ)² · n · m (n pixels per patch,
+   m patches per group); on those atoms, orthonormalised, with the constant atom, times a 1-D
+   Haar transform along the group, the group's spectrum is hard thresholded at λσ
+   (collaborative_wiener.py); weight 1 / (coefficients kept), as BM3D's first stage.
+   ``first_stage="somp"``: the group is coded by simultaneous OMP until its squared error is
+   within ε (capped at n/2 atoms); weight 1 / (1 + atoms of the group);
+3. every patch is put back where it came from, its pixels weighted by its group's weight times
+   a Kaiser window (β = ``kaiser_beta``), and the weighted average is blended with the noisy
+   image:
        x̂ = (λ y + Σ w Rᵀ p̂) / (λ + Σ w Rᵀ 1),  λ = noisy_weight / (255 σ).
-Stage 2 matches blocks again on the first estimate, whose distances are far less disturbed by
-the noise, and filters the noisy patches of the new groups on the atoms that simultaneous OMP
-picks for the first estimate's group, collaboratively across the group (collaborative_wiener.py);
-the same aggregation follows with that stage's weights. Stage 2 has its own block-matching
-settings (BM3D's Wiener stage: groups of 32 within ±19 pixels, Dabov et al. 2007), and a third
-stage, if asked, repeats it with the second estimate as the pilot. Every patch's pixels are
-weighted by a Kaiser window (β = ``kaiser_beta``) in the aggregation, as in BM3D.
+Stage 2 matches blocks again on the first estimate (BM3D's Wiener stage: groups of up to 32
+within ±19 pixels, cut to the patches within τ of the reference, a power of 2 of them) and
+filters the noisy groups by the empirical Wiener factor of the first estimate's groups
+(collaborative_wiener.py); the same aggregation follows. A third stage, if asked, repeats it
+with the second estimate as the pilot.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ GROUP_CHUNK = 4096  # groups coded at once (bounds the memory of the correlation
 @dataclass
 class NonlocalSettings:
     group_size: int = 16
-    window: int = 10  # search ±window pixels around each reference patch
+    window: int = 19  # search ±window pixels around each reference patch
     step: int = 3  # reference patches on a grid of this step
-    gain: float = 0.9  # first stage: ε = (gain σ)² n m
+    gain: float = 0.7  # first stage: ε = (gain σ)² n m
     gain2: float = 0.1  # second stage: ε of the pilot's support
     wiener: bool = True  # second stage: collaborative Wiener filter (else: code the noisy again)
     wiener_basis: str = "dct"  # "dct": the complete 2-D DCT; "atoms": SOMP's atoms for the pilot
@@ -53,9 +55,14 @@ class NonlocalSettings:
     # stages 2 and 3 keep the patches within this mean squared distance per pixel of the
     # reference (grey levels², BM3D's τ_match = 400), a power of 2 of them; 0: all
     wiener_threshold: float = 400.0
-    group_transform: str = "dct"  # stages 2 and 3: 1-D transform along the group, dct or haar
+    group_transform: str = "haar"  # stages 2 and 3: 1-D transform along the group, dct or haar
+    first_stage: str = "threshold"  # "somp"; "threshold": hard thresholding of the group spectra
+    threshold_basis: str = "atoms"  # first_stage threshold: "atoms" (SOMP's support) or "dct"
+    threshold_lam: float = 2.7  # first_stage threshold: keep |coefficient| > lam σ
     code_threshold: float = 0.0  # stage 1: codes below code_threshold · σ are zeroed
-    wiener_mu2: float = 0.4  # Wiener factor P / (P + μ² σ²); BM3D's μ² for white noise is 0.4
+    # Wiener factor P / (P + μ² σ²), μ² = wiener_mu2 · σ / 25 (σ in grey levels); BM3D's μ²
+    # is 0.4 at every σ with its own first stage
+    wiener_mu2: float = 0.7
 
     def matching(self, wiener: bool) -> tuple[int, int, int]:
         """Group size, search window and reference step of a stage."""
@@ -130,7 +137,18 @@ def code_groups(
                 sigma,
                 gain,
                 settings.group_transform,
-                settings.wiener_mu2,
+                settings.wiener_mu2 * sigma * 255.0 / 25.0,
+            )
+        elif settings.first_stage == "threshold":
+            atoms = D if settings.threshold_basis == "atoms" else None
+            estimate, group_weight = wiener_groups(
+                group,
+                None,
+                atoms,
+                sigma,
+                gain,
+                settings.group_transform,
+                lam=settings.threshold_lam,
             )
         else:
             eps = (gain * sigma) ** 2 * n * idx.shape[1]
