@@ -13,7 +13,8 @@ Stage 1:
    ``first_stage="somp"``: the group is coded by simultaneous OMP until its squared error is
    within ε (capped at n/2 atoms); weight 1 / (1 + atoms of the group);
 3. every patch is put back where it came from, its pixels weighted by its group's weight times
-   a Kaiser window (β = ``kaiser_beta``), and the weighted average is blended with the noisy
+   a Kaiser window (β = ``kaiser_beta``; ``wiener_kaiser_beta`` in stages 2 and 3), and the
+   weighted average is blended with the noisy
    image:
        x̂ = (λ y + Σ w Rᵀ p̂) / (λ + Σ w Rᵀ 1),  λ = noisy_weight / (255 σ).
 Stage 2 matches blocks again on the first estimate (BM3D's Wiener stage: groups of up to 32
@@ -41,7 +42,7 @@ GROUP_CHUNK = 4096  # groups coded at once (bounds the memory of the correlation
 class NonlocalSettings:
     group_size: int = 16
     window: int = 19  # search ±window pixels around each reference patch
-    step: int = 3  # reference patches on a grid of this step
+    step: int = 2  # reference patches on a grid of this step
     gain: float = 0.7  # first stage: ε = (gain σ)² n m
     gain2: float = 0.1  # second stage: ε of the pilot's support
     wiener: bool = True  # second stage: collaborative Wiener filter (else: code the noisy again)
@@ -50,8 +51,9 @@ class NonlocalSettings:
     stages: int = 2  # 1: group coding; 2: + Wiener on the first estimate; 3: + Wiener again
     wiener_group_size: int = 32  # stages 2 and 3: patches per group
     wiener_window: int = 19  # stages 2 and 3: search ±window pixels
-    wiener_step: int = 3  # stages 2 and 3: reference grid step
-    kaiser_beta: float = 2.0  # Kaiser window of the aggregation; 0: flat
+    wiener_step: int = 2  # stages 2 and 3: reference grid step
+    kaiser_beta: float = 2.0  # stage 1: Kaiser window of the aggregation; 0: flat
+    wiener_kaiser_beta: float = 0.0  # stages 2 and 3: the same
     # stages 2 and 3 keep the patches within this mean squared distance per pixel of the
     # reference (grey levels², BM3D's τ_match = 400), a power of 2 of them; 0: all
     wiener_threshold: float = 400.0
@@ -117,7 +119,8 @@ def code_groups(
     n = patches.shape[1]
     limit = settings.wiener_threshold / 255.0**2 * n if wiener else 0.0
     offsets = _pixel_offsets(patch_size, w, noisy.device)
-    window_weight = kaiser_patch(patch_size, settings.kaiser_beta, noisy.dtype, noisy.device)
+    beta = settings.wiener_kaiser_beta if wiener else settings.kaiser_beta
+    window_weight = kaiser_patch(patch_size, beta, noisy.dtype, noisy.device)
     total = torch.zeros(h * w, dtype=noisy.dtype, device=noisy.device)
     weights = torch.zeros_like(total)
     D = D.to(noisy.dtype)

@@ -24,7 +24,7 @@ class NonlocalDictionaryConfig(DictionaryModelConfig):
     )
     group_size: int = option(16, "patches per group")
     search_window: int = option(19, "block matching within ±search_window pixels")
-    reference_step: int = option(3, "reference patches on a grid of this step")
+    reference_step: int = option(2, "reference patches on a grid of this step")
     # stage 1 "threshold": simultaneous OMP picks the group's atoms within ε (group_gain 0.7),
     # then the group's spectrum on those atoms (orthonormalised) × Haar along the group is hard
     # thresholded at threshold_lam σ (BM3D's first stage on learned atoms). Camera, full
@@ -55,8 +55,12 @@ class NonlocalDictionaryConfig(DictionaryModelConfig):
     # stages 2 and 3 match blocks as BM3D's Wiener stage (Dabov et al. 2007)
     wiener_group_size: int = option(32, "stages 2 and 3: patches per group")
     wiener_search_window: int = option(19, "stages 2 and 3: block matching within ±pixels")
-    wiener_reference_step: int = option(3, "stages 2 and 3: reference patches on this grid step")
-    kaiser_beta: float = option(2.0, "Kaiser window (β) on each patch in the aggregation; 0: flat")
+    wiener_reference_step: int = option(2, "stages 2 and 3: reference patches on this grid step")
+    # camera, full image, stage 2 with a flat window: +0.015 dB at σ = 50, +0.014 at 25
+    kaiser_beta: float = option(
+        2.0, "stage 1: Kaiser window (β) on each patch in the aggregation; 0: flat"
+    )
+    wiener_kaiser_beta: float = option(0.0, "stages 2 and 3: the same; 0: flat")
     wiener_threshold: float = option(
         400.0,
         "stages 2 and 3: patches within this mean squared distance per pixel (grey levels²) of "
@@ -104,6 +108,11 @@ class NonlocalDictionaryConfig(DictionaryModelConfig):
             "wiener_threshold",
             f"must be >= 0, got {self.wiener_threshold}",
         )
+        check(
+            self.wiener_kaiser_beta >= 0,
+            "wiener_kaiser_beta",
+            f"must be >= 0, got {self.wiener_kaiser_beta}",
+        )
         check(self.kaiser_beta >= 0, "kaiser_beta", f"must be >= 0, got {self.kaiser_beta}")
         check(
             self.wiener_basis in ("dct", "atoms"),
@@ -133,6 +142,7 @@ class NonlocalDictionaryModel(DictionaryModel):
             wiener_window=c.wiener_search_window,
             wiener_step=c.wiener_reference_step,
             kaiser_beta=c.kaiser_beta,
+            wiener_kaiser_beta=c.wiener_kaiser_beta,
             wiener_threshold=c.wiener_threshold,
             group_transform=c.group_transform,
             first_stage=c.first_stage,
