@@ -14,8 +14,7 @@ Stage 1:
    within ε (capped at n/2 atoms); weight 1 / (1 + atoms of the group);
 3. every patch is put back where it came from, its pixels weighted by its group's weight times
    a Kaiser window (β = ``kaiser_beta``; ``wiener_kaiser_beta`` in stages 2 and 3), and the
-   weighted average is blended with the noisy
-   image:
+   weighted average is blended with the noisy image:
        x̂ = (λ y + Σ w Rᵀ p̂) / (λ + Σ w Rᵀ 1),  λ = noisy_weight / (255 σ).
 Stage 2 matches blocks again on the first estimate (BM3D's Wiener stage: groups of up to 32
 within ±19 pixels, cut to the patches within τ of the reference, a power of 2 of them) and
