@@ -14,8 +14,12 @@ from sparseland import metrics
 from sparseland.operators import dct_dictionary
 from sparseland.plugins.datasets.natural_images import load_image
 from sparseland.plugins.models.block_matching import match_blocks
-from sparseland.plugins.models.collaborative_wiener import dct_matrix, wiener_groups
-from sparseland.plugins.models.nonlocal_denoising import NonlocalSettings, denoise_nonlocal
+from sparseland.plugins.models.collaborative_wiener import dct_matrix, haar_matrix, wiener_groups
+from sparseland.plugins.models.nonlocal_denoising import (
+    NonlocalSettings,
+    denoise_nonlocal,
+    split_by_size,
+)
 from sparseland.plugins.models.patch_denoising import denoise_with_patches
 from sparseland.plugins.pursuit.group_coding import simultaneous_omp_support
 from sparseland.runner import run
@@ -61,6 +65,45 @@ def test_collaborative_stage_without_noise_projects_onto_the_chosen_atoms() -> N
 def test_dct_matrix_is_orthonormal() -> None:
     t = dct_matrix(16, torch.float64, torch.device("cpu"))
     torch.testing.assert_close(t @ t.T, torch.eye(16, dtype=torch.float64))
+
+
+def test_haar_matrix_is_orthonormal_with_the_mean_first() -> None:
+    h = haar_matrix(16, torch.float64, torch.device("cpu"))
+    torch.testing.assert_close(h @ h.T, torch.eye(16, dtype=torch.float64))
+    torch.testing.assert_close(h[0], torch.full((16,), 0.25, dtype=torch.float64))
+
+
+def test_hard_thresholding_keeps_everything_at_zero_and_only_the_mean_at_infinity() -> None:
+    """Orthonormal transforms: λ = 0 returns the groups; λ = ∞ keeps the 3-D spectrum's first
+    coefficient, i.e. every patch becomes the group's mean pixel value."""
+    gen = torch.Generator().manual_seed(0)
+    groups = torch.randn(5, 8, 16, generator=gen, dtype=torch.float64)
+    for transform in ("haar", "dct"):
+        same, _ = wiener_groups(groups, None, None, 0.1, 1.0, transform, lam=0.0)
+        torch.testing.assert_close(same, groups)
+        flat, weight = wiener_groups(groups, None, None, 0.1, 1.0, transform, lam=1e9)
+        expected = groups.mean(dim=(1, 2), keepdim=True).expand_as(groups)
+        torch.testing.assert_close(flat, expected)
+        torch.testing.assert_close(weight, torch.ones(5, dtype=torch.float64))
+
+
+def test_groups_are_cut_to_the_patches_within_the_limit_rounded_to_a_power_of_two() -> None:
+    rng = np.random.default_rng(0)
+    distances = np.sort(rng.random((40, 32)) * 3, axis=1)
+    distances[:, 0] = 0.0
+    flat = torch.arange(40 * 32).reshape(40, 32)
+    parts = split_by_size(flat, torch.tensor(distances), 1.0)
+    seen = 0
+    for part in parts:
+        size = part.shape[1]
+        assert size & (size - 1) == 0
+        for row in part:
+            i = int(row[0]) // 32
+            within = int((distances[i] <= 1.0).sum())
+            assert size <= within < 2 * size  # the largest power of 2 not above the count
+            np.testing.assert_array_equal(row.numpy(), flat[i, :size].numpy())
+        seen += part.shape[0]
+    assert seen == 40
 
 
 def _noisy_crop(size: int, sigma: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,5 @@
-"""Second stage of the non-local denoiser: collaborative Wiener filtering on a learned basis.
+"""Collaborative filtering of groups of patches on a learned basis: the Wiener filter of the
+non-local denoiser's second stage and the hard thresholding of its first.
 
 For a group of m noisy patches X (m × n) and the same patches of the first estimate P (the
 pilot), each less its mean:
@@ -9,9 +10,12 @@ pilot), each less its mean:
 3. a 1-D orthonormal DCT T along the group (over the m patches) turns Z into the spectrum of the
    group in a 3-D basis (atoms × group frequencies), as in BM3D's collaborative filtering, and
    each entry is shrunk by the empirical Wiener factor of the pilot:
-       Ẑ = Tᵀ [ W ⊙ (T Z) ],   W = (T Z_p)² / ((T Z_p)² + σ²);
+       Ẑ = Tᵀ [ W ⊙ (T Z) ],   W = (T Z_p)² / ((T Z_p)² + μ² σ²);
 4. the patches Ẑ Qᵀ are aggregated with the weight 1 / Σ W² of their group (BM3D's weight,
    up to σ², which is common to all groups).
+Without a pilot the atoms are chosen on the noisy group itself and W keeps the coefficients
+above λσ (hard thresholding, BM3D's first stage), weight 1 / (coefficients kept). T is the DCT
+or, as in BM3D, the Haar transform (groups of a power of 2).
 """
 
 from __future__ import annotations
@@ -31,6 +35,27 @@ def dct_matrix(size: int, dtype: torch.dtype, device: torch.device) -> torch.Ten
     return t
 
 
+def haar_matrix(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The orthonormal Haar matrix (size × size, size a power of 2), rows the basis vectors;
+    any other size: the DCT."""
+    if size & (size - 1):
+        return dct_matrix(size, dtype, device)
+    h = torch.ones(1, 1, dtype=dtype, device=device)
+    while h.shape[0] < size:
+        eye = torch.eye(h.shape[0], dtype=dtype, device=device)
+        h = torch.cat(
+            [
+                torch.kron(h, torch.ones(1, 2, dtype=dtype, device=device)),
+                torch.kron(eye, torch.tensor([[1.0, -1.0]], dtype=dtype, device=device)),
+            ]
+        )
+        h = h / h.norm(dim=1, keepdim=True)
+    return h
+
+
+GROUP_TRANSFORMS = {"dct": dct_matrix, "haar": haar_matrix}
+
+
 def separable_dct(patch_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """The orthonormal 2-D DCT of p×p patches (p² × p²), rows the basis vectors (DC first)."""
     t = dct_matrix(patch_size, dtype, device)
@@ -38,27 +63,45 @@ def separable_dct(patch_size: int, dtype: torch.dtype, device: torch.device) -> 
 
 
 def _shrink(
-    noisy: torch.Tensor, pilot: torch.Tensor, q: torch.Tensor, live: torch.Tensor, sigma: float
+    noisy: torch.Tensor,
+    pilot: torch.Tensor | None,
+    q: torch.Tensor,
+    live: torch.Tensor,
+    sigma: float,
+    transform: str = "dct",
+    mu2: float = 1.0,
+    lam: float = 2.7,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Wiener-shrink the group spectra on the orthonormal rows ``q`` ((G,) k × n or k × n)."""
+    """Shrink the group spectra on the orthonormal rows ``q`` ((G,) k × n or k × n): by the
+    empirical Wiener factor of the ``pilot``, or, ``pilot`` None, by hard thresholding at
+    lam · σ (BM3D's first stage), the group's mean (first coefficient) always kept."""
     m = noisy.shape[1]
-    t = dct_matrix(m, noisy.dtype, noisy.device)
+    t = GROUP_TRANSFORMS[transform](m, noisy.dtype, noisy.device)
     z = t @ (noisy @ q.transpose(-1, -2))  # (G, m, k): group spectrum of the noisy group
-    zp = t @ (pilot @ q.transpose(-1, -2))
-    power = zp * zp
-    shrink = power / (power + sigma * sigma) * live[..., None, :]
+    if pilot is None:
+        shrink = (z.abs() > lam * sigma).to(z.dtype)
+        shrink[:, 0, 0] = 1.0
+        shrink = shrink * live[..., None, :]
+        weight = 1.0 / shrink.sum(dim=(1, 2)).clamp_min(1.0)
+    else:
+        zp = t @ (pilot @ q.transpose(-1, -2))
+        power = zp * zp
+        shrink = power / (power + mu2 * sigma * sigma) * live[..., None, :]
+        weight = 1.0 / shrink.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
     patches = (t.T @ (shrink * z)) @ q
-    weight = 1.0 / shrink.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
     return patches, weight
 
 
 @torch.no_grad()
 def wiener_groups(
     noisy: torch.Tensor,
-    pilot: torch.Tensor,
+    pilot: torch.Tensor | None,
     D: torch.Tensor | None,
     sigma: float,
     gain: float,
+    transform: str = "dct",
+    mu2: float = 1.0,
+    lam: float = 2.7,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Filtered patches (G, m, n) of the groups ``noisy`` (G, m, n) with the ``pilot`` groups,
     and the aggregation weight of each group (G,). ``D`` None: the complete 2-D DCT instead of
@@ -68,8 +111,11 @@ def wiener_groups(
     if D is None:
         side = math.isqrt(n)
         live = torch.ones(n, dtype=dtype, device=device)
-        return _shrink(noisy, pilot, separable_dct(side, dtype, device), live, sigma)
-    pilot_ac = pilot - pilot.mean(dim=2, keepdim=True)
+        return _shrink(
+            noisy, pilot, separable_dct(side, dtype, device), live, sigma, transform, mu2, lam
+        )
+    guide = noisy if pilot is None else pilot
+    pilot_ac = guide - guide.mean(dim=2, keepdim=True)
     eps = (gain * sigma) ** 2 * n * m
     support, _, count = simultaneous_omp_support(pilot_ac, D, n - 1, eps)
     k = support.shape[1]
@@ -83,4 +129,4 @@ def wiener_groups(
     chol, _ = torch.linalg.cholesky_ex(gram)
     # Q = L⁻¹ B (rows orthonormal on the live slots)
     q = torch.linalg.solve_triangular(chol, basis, upper=False)
-    return _shrink(noisy, pilot, q, live.to(dtype), sigma)
+    return _shrink(noisy, pilot, q, live.to(dtype), sigma, transform, mu2, lam)
