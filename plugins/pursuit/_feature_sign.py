@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
+from sparseland.plugins.pursuit._torch import size_buckets
+
 BUCKET = 4  # groups pad supports to a multiple of this, with at least SPARE free slots
 SPARE = 2
 DEPENDENT = 1e-10  # an atom whose squared distance to span(D_S) is below this × ‖d_j‖² is refused
@@ -276,13 +278,8 @@ class _Group:
 
 def _groups(h: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
     """Rows grouped by support size; each group's width leaves at least SPARE free slots."""
-    size = (h != 0).sum(1)
-    bucket = (size + SPARE + BUCKET - 1) // BUCKET
-    out = []
-    for b in torch.unique(bucket).tolist():
-        rows = (bucket == b).nonzero()[:, 0]
-        out.append((rows, min(h.shape[1], b * BUCKET)))
-    return out
+    buckets = size_buckets((h != 0).sum(1), BUCKET, SPARE)
+    return [(rows, min(h.shape[1], b * BUCKET)) for rows, b in buckets]
 
 
 def feature_sign(

@@ -56,3 +56,10 @@ def one_thread(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def size_buckets(size: torch.Tensor, bucket: int, spare: int = 0) -> list[tuple[torch.Tensor, int]]:
+    """Rows grouped by ⌈(size + spare) / bucket⌉, with that bucket number: batched solvers pad
+    each group of similar working-set sizes to its own width."""
+    index = (size + spare + bucket - 1) // bucket
+    return [((index == b).nonzero()[:, 0], b) for b in torch.unique(index).tolist()]

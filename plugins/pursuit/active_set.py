@@ -44,7 +44,13 @@ from sparseland.interfaces import PursuitInfo
 from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit import _feature_sign
 from sparseland.plugins.pursuit._homotopy import homotopy
-from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix, one_thread
+from sparseland.plugins.pursuit._torch import (
+    as_torch,
+    back,
+    dense_matrix,
+    one_thread,
+    size_buckets,
+)
 from sparseland.plugins.pursuit.admm import Admm, AdmmConfig, default_rho
 from sparseland.plugins.pursuit.proximal_gradient import LassoPursuit, LassoPursuitConfig
 from sparseland.problems import Lasso
@@ -137,12 +143,7 @@ def _padded_gram(problem: _Problem, idx: torch.Tensor, vf: torch.Tensor) -> torc
 
 def _groups(size: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
     """Rows grouped by working-set size (to a multiple of BUCKET), with each group's width."""
-    group = (size + BUCKET - 1) // BUCKET
-    out = []
-    for g in torch.unique(group).tolist():
-        rows = (group == g).nonzero()[:, 0]
-        out.append((rows, max(1, int(size[rows].max()))))
-    return out
+    return [(rows, max(1, int(size[rows].max()))) for rows, _ in size_buckets(size, BUCKET)]
 
 
 def exact_on_support(
@@ -339,12 +340,12 @@ class ActiveSet(LassoPursuit):
         block = cfg.cpu_block if cfg.cpu_block > 0 and xt.device.type == "cpu" else n
         threads = torch.get_num_threads()
         parts, passes = [], 0
+
+        def start(part: slice) -> torch.Tensor:
+            return _start(x64, fast, h0, admm, fast_op, problem, part)
+
         for first in range(0, max(n, 1), max(block, 1)):
             rows = slice(first, first + block)
-
-            def start(part: slice) -> torch.Tensor:
-                return _start(x64, fast, h0, admm, fast_op, problem, part)
-
             with one_thread(x64.device):  # thousands of small kernels: see ``one_thread``
                 part, used = exact_codes(x64, problem, cfg, start, rows, threads)
             parts.append(part)
