@@ -168,12 +168,25 @@ class Lasso(Problem):
     def objective_and_gap(self, x: Any, op: Any, codes: Any) -> tuple[Any, Any, Any]:
         """Per-signal objective P(h), duality gap, and the correlations Dᵀ(x − D h) (as codes),
         from one product with D and one with Dᵀ."""
-        xp = namespace(x)
         residual = x - op.forward(codes)
         adjoint = op.adjoint(residual)
-        correlation = _flat(xp, adjoint)
+        primal, gap = self.gap_from(x, residual, adjoint, codes)
+        return primal, gap, adjoint
+
+    def gap_from(self, x: Any, residual: Any, correlation: Any, codes: Any) -> tuple[Any, Any]:
+        """P(h) and the duality gap per signal from the residual x − D h and the correlations
+        Dᵀ(x − D h) a solver already has."""
+        xp = namespace(x)
+        correlation = _flat(xp, correlation)
         # the dual constraint: ‖Dᵀν‖_∞ ≤ λ, or only Dᵀν ≤ λ when h ≥ 0
         worst = xp.max(correlation if self.positive else xp.abs(correlation), axis=1)
+        l1 = xp.sum(xp.abs(_flat(xp, codes)), axis=1)
+        return self.gap_terms(x, residual, worst, l1)
+
+    def gap_terms(self, x: Any, residual: Any, worst: Any, l1: Any) -> tuple[Any, Any]:
+        """P(h) and the gap from the residual, the largest dual-constraint value over the atoms
+        (max_j |d_jᵀr|, or max_j d_jᵀr for h ≥ 0) and ‖h‖₁, per signal."""
+        xp = namespace(x)
         tiny = xp.finfo(x.dtype).tiny
         scale = xp.minimum(
             xp.ones_like(worst), self.lam / xp.maximum(worst, xp.full_like(worst, tiny))
@@ -181,8 +194,8 @@ class Lasso(Problem):
         r, xf = _flat(xp, residual), _flat(xp, x)
         nu = r * scale[:, None]
         dual = 0.5 * xp.sum(xf * xf, axis=1) - 0.5 * xp.sum((xf - nu) ** 2, axis=1)
-        primal = 0.5 * xp.sum(r * r, axis=1) + self.penalty(codes)
-        return primal, primal - dual, adjoint
+        primal = 0.5 * xp.sum(r * r, axis=1) + self.lam * l1
+        return primal, primal - dual
 
 
 @dataclass(frozen=True)

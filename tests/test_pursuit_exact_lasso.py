@@ -10,7 +10,8 @@ import torch
 from sklearn.linear_model import lars_path
 
 from sparseland import build
-from sparseland.operators import dct_dictionary
+from sparseland.operators import MatrixOperator, dct_dictionary
+from sparseland.problems import Lasso
 
 LAM = 0.1
 
@@ -183,8 +184,15 @@ def test_feature_sign_rounds_end_at_the_lars_solution(positive: bool) -> None:
     near = build("pursuit", "admm", lam=LAM, positive=positive, max_iter=20, tol=0.0)(x, d)
     ref = lars_reference(x.numpy(), d.numpy(), LAM, positive)
     for start in (near, torch.zeros_like(near)):
-        h, done, finished = _feature_sign.feature_sign(problem, x @ d, start, 60)
+        h, done, finished, primal, gap = _feature_sign.feature_sign(problem, x, start, 60)
         assert bool(done.any()) and sum(finished) == int(done.sum())
         hn = h[done].numpy()
         assert np.abs(hn - ref[done.numpy()]).max() < 1e-8
         assert relative_gap(x[done].numpy(), d.numpy(), hn, positive).max() <= 1e-9
+        # the objective and gap the rounds report are the problem's own at those codes
+        p_ref, g_ref, _ = Lasso(LAM, positive).objective_and_gap(
+            x[done], MatrixOperator(d), h[done]
+        )
+        assert torch.allclose(primal[done], p_ref, rtol=1e-12, atol=1e-14)
+        assert torch.allclose(gap[done], g_ref, rtol=1e-6, atol=1e-13)
+        assert bool(primal[~done].isnan().all())

@@ -178,21 +178,20 @@ def _follow_path(
     exact solve on the support it ends with; a signal keeps the result if its objective
     decreases (in place). Signals are grouped by support size, so each group's inverses pad to
     their own width."""
-    start, start_corr = h, corr
-    if from_zero:
-        start, start_corr = torch.zeros_like(h), corr.clone()
-        start_corr[pending] = x[pending] @ problem.dictionary  # Dᵀx: correlations at h = 0
     # grouping pays for its extra step loops only with many signals
     groups = (
-        _groups((start[pending] != 0).sum(1))
-        if pending.numel() > GROUPED
+        _groups((h[pending] != 0).sum(1))
+        if pending.numel() > GROUPED and not from_zero
         else [(torch.arange(pending.numel(), device=h.device), 0)]
     )
     for rows, _ in groups:
         sub = pending[rows]
+        start, start_corr = h[sub], corr[sub]
+        if from_zero:  # LARS: the path from h = 0, where the correlations are Dᵀx
+            start, start_corr = torch.zeros_like(start), x[sub] @ problem.dictionary
         support, theta, _ = homotopy(
-            start[sub],
-            start_corr[sub],
+            start,
+            start_corr,
             problem.dictionary,
             problem.gram,
             problem.lam,
@@ -231,11 +230,23 @@ def _warm_start(cfg: ActiveSetConfig, problem: Lasso, x: torch.Tensor) -> Admm |
 
 
 def polish(
-    x: torch.Tensor, problem: _Problem, h: torch.Tensor, cfg: ActiveSetConfig
+    x: torch.Tensor,
+    problem: _Problem,
+    h: torch.Tensor,
+    cfg: ActiveSetConfig,
+    known: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Homotopy passes until every signal is certified;
-    returns h, P(h), the gap, the uncertified signals and the passes run."""
-    primal, gap, corr = problem.evaluate(x, h)
+    """Homotopy passes until every signal is certified; ``known``: (signals whose objective
+    and gap are already computed, those objectives, those gaps). Returns h, P(h), the gap, the
+    uncertified signals and the passes run."""
+    if known is None:
+        primal, gap, corr = problem.evaluate(x, h)
+    else:
+        done, primal, gap = known
+        rest = (~done).nonzero()[:, 0]
+        corr = torch.zeros_like(h)
+        if rest.numel():
+            primal[rest], gap[rest], corr[rest] = problem.evaluate(x[rest], h[rest])
     # The gap is a difference of terms of size ½‖x‖²: below ROUNDING·½‖x‖² it is rounding.
     floor = ROUNDING * 0.5 * (x * x).sum(1)
     pending = (gap > cfg.tol * primal + floor).nonzero()[:, 0]
@@ -260,11 +271,12 @@ def _start(
     problem: _Problem,
     rows: slice,
 ) -> torch.Tensor:
-    """The starting codes of the signals ``rows`` (float64): ``init``, ADMM's, or zero."""
+    """The starting codes of the signals ``rows``: ``init`` (float64), ADMM's (in its float32),
+    or zero."""
     if h0 is not None:
         start = h0[rows].clone()
     elif admm is not None and fast_op is not None:
-        start = admm.solve(fast[rows], fast_op, None).to(WORK)
+        start = admm.solve(fast[rows], fast_op, None)
     else:
         start = x64.new_zeros(x64[rows].shape[0], problem.dictionary.shape[1])
     if problem.positive:
@@ -301,13 +313,14 @@ def exact_codes(
     def run(part: slice) -> tuple[list[torch.Tensor], int]:
         part = slice(first + part.start, first + part.stop)
         h, x = start(part), x64[part]
-        ran = 0
+        ran, known = 0, None
         if cfg.rounds > 0 and h.shape[0] > 0:
-            h, _, finished = _feature_sign.feature_sign(
-                problem.rounds, x @ problem.dictionary, h, cfg.rounds
+            h, done, finished, primal, gap = _feature_sign.feature_sign(
+                problem.rounds, x, h, cfg.rounds
             )
-            ran = len(finished)
-        *out, used = polish(x, problem, h, cfg)
+            ran, known = len(finished), (done, primal, gap)
+        h = h.to(WORK)
+        *out, used = polish(x, problem, h, cfg, known)
         return out, ran + used
 
     parts = shared(n, threads, x64.device)
