@@ -143,7 +143,14 @@ def admm_block(
     offset = h_update.offset(x)
     if init is None:
         z = torch.zeros(x.shape[0], dictionary.shape[1], dtype=x.dtype, device=x.device)
-        u = torch.zeros_like(z)
+        # u starts at the dual of z = 0, Dᵀx/ρ (the fixed-point relation ρu = Dᵀ(x − D z)),
+        # projected on the set the dual lives in, |u| ≤ τ (u ≤ τ for h ≥ 0): on 8×8 patches
+        # this reaches a mean relative objective gap of 1e-3 in about 16 iterations instead
+        # of 20 from u = 0 (benchmarks/results/pursuit.md)
+        bound = torch.as_tensor(tau, dtype=x.dtype, device=x.device)
+        u = torch.minimum((x @ dictionary) / rho, bound)
+        if not problem.positive:
+            u = torch.maximum(u, -bound)
     else:
         z = init.to(x.dtype).clone()
         # The fixed point has ρu = Dᵀ(x − D z) (the h-update's optimality condition at h = z),
