@@ -405,9 +405,18 @@ class _Group:
 
 
 def _groups(h: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
-    """Rows grouped by support size; each group's width leaves at least SPARE free slots."""
+    """Rows grouped by support size; each group's width leaves at least SPARE free slots.
+    Neighbouring sizes share a group until it has LATE rows: below that, a group's fixed cost
+    per round (tens of kernel launches) outweighs what padding to a common width costs."""
+    groups: list[tuple[torch.Tensor, int]] = []
+    pending: list[torch.Tensor] = []
     buckets = size_buckets((h != 0).sum(1), BUCKET, SPARE)
-    return [(rows, min(h.shape[1], b * BUCKET)) for rows, b in buckets]
+    for i, (rows, b) in enumerate(buckets):
+        pending.append(rows)
+        if sum(r.numel() for r in pending) >= LATE or i == len(buckets) - 1:
+            groups.append((torch.cat(pending), min(h.shape[1], b * BUCKET)))
+            pending = []
+    return groups
 
 
 def feature_sign(
