@@ -21,6 +21,8 @@ rounds, or where neither works for the entering atom, are left to the caller.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import torch
@@ -424,10 +426,13 @@ def feature_sign(
     x: torch.Tensor,
     h: torch.Tensor,
     rounds: int,
+    helper: Executor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, list[int], torch.Tensor, torch.Tensor]:
     """Feature-sign rounds from the codes ``h`` for the signals ``x`` (float64). Returns the
     codes, which signals reached a KKT point, how many finished in each round run, and the
-    objective and duality gap of the finished ones (NaN for the others)."""
+    objective and duality gap of the finished ones (NaN for the others). With a ``helper``
+    thread, the groups' first factorisations (a few large kernels each) run there, ahead of
+    the rounds (thousands of small ones) in this thread."""
     # every row is written once: finished, stuck or left over
     out = torch.empty(h.shape, dtype=x.dtype, device=h.device)
     done = torch.zeros(h.shape[0], dtype=torch.bool, device=h.device)
@@ -443,10 +448,18 @@ def feature_sign(
         finished[i] += first.numel()
         done[first], primal[first], gap[first] = True, p, g
 
-    late: list[tuple[_Group, int]] = []
-    for rows, width in _groups(h):
+    def factorised(rows: torch.Tensor, width: int) -> _Group:
         group = _Group(problem, rows, x[rows], x[rows] @ problem.dictionary, h[rows], width)
         group.factorise()
+        return group
+
+    groups: Iterable[_Group]
+    if helper is None:
+        groups = (factorised(rows, width) for rows, width in _groups(h))
+    else:  # the helper factorises the next groups while this thread runs the rounds
+        groups = (f.result() for f in [helper.submit(factorised, *g) for g in _groups(h)])
+    late: list[tuple[_Group, int]] = []
+    for group in groups:
         i = 0
         while group.rows.numel() and i < rounds:
             if i > 0 and group.rows.numel() < LATE:

@@ -33,6 +33,7 @@ import math
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,9 +332,10 @@ def exact_codes(
     x = x64[whole]
     ran, known = 0, None
     if cfg.rounds > 0 and h.shape[0] > 0:
-        h, done, finished, primal, gap = _feature_sign.feature_sign(
-            problem.rounds, x, h, cfg.rounds
-        )
+        with ThreadPoolExecutor(1) if len(parts) > 1 else nullcontext() as helper:
+            h, done, finished, primal, gap = _feature_sign.feature_sign(
+                problem.rounds, x, h, cfg.rounds, helper
+            )
         ran, known = len(finished), (done, primal, gap)
     *out, used = polish(x, problem, h.to(WORK), cfg, known)
     return out, ran + used
