@@ -14,7 +14,8 @@ S_τ(w) = w − clip(w, −τ, τ), the pair (z, u) comes out of one clip: u = c
 
 Unlike proximal gradient, ADMM's speed does not depend on ‖D‖²: on 8×8 patches with the 64×256
 overcomplete DCT (‖D‖² ≈ 14) it reaches a relative objective gap of 1e-3 in about 20 iterations
-where FISTA needs about 100 (benchmarks/results/pursuit.md). The returned codes are z, exactly
+where FISTA needs about 100 (benchmarks/results/pursuit.md), about 16 when u starts at the
+projected dual of z = 0, clip(Dᵀx/ρ, −λ/ρ, λ/ρ), instead of 0. The returned codes are z, exactly
 sparse. ρ: by default 1.6·√(λ/s) with s the RMS norm of the signals (tuned on natural patches with
 unit-norm atoms for λ from 0.02 to 0.2; the best ρ grows like √λ there); set ``rho`` to override.
 """
