@@ -47,7 +47,10 @@ FIRST_USE = (
 # Imported after everything else: freezes the server's objects before it forks any worker.
 PREFORK = "sparseland.worker_prefork"
 # Command-line flags after which Hydra runs no job.
-NO_JOBS = ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--shell-completion")
+NO_JOBS = (
+    *("--cfg", "-c", "--info", "-i", "--help", "-h"),
+    *("--hydra-help", "--shell-completion", "-sc"),
+)
 
 
 def builtin_plugin_modules() -> list[str]:
@@ -97,7 +100,7 @@ def is_preloaded_joblib_sweep(argv: Sequence[str]) -> bool:
     start)."""
     overrides = command_line_overrides(argv)
     return (
-        any(a in ("-m", "--multirun") for a in argv)
+        (any(a in ("-m", "--multirun") for a in argv) or overrides.get("hydra.mode") == "MULTIRUN")
         and not any(a in NO_JOBS for a in argv)
         and "joblib" in overrides.get("hydra/launcher", "")
         and overrides.get("workers.preload", "true").lower() in ("true", "1", "yes", "on")

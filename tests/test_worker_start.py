@@ -97,6 +97,7 @@ def test_the_sweep_callback_switches_only_the_joblib_launcher(
     [
         (JOBLIB_SWEEP, True),
         (["--multirun", "hydra/launcher=joblib"], True),
+        (["hydra.mode=MULTIRUN", "hydra/launcher=joblib"], True),
         (["-m", "seed=range(8)"], False),  # the basic launcher: jobs in this process
         (["seed=1", "hydra/launcher=joblib"], False),  # a single run: no sweep, no workers
         ([*JOBLIB_SWEEP, "workers.preload=false"], False),
