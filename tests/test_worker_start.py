@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from multiprocessing import forkserver
+from pathlib import Path
 
 import pytest
 from joblib import Parallel, delayed
@@ -17,6 +18,7 @@ from omegaconf import OmegaConf
 
 from sparseland import worker_start
 from sparseland.plugins import PLUGIN_INDEX
+from sparseland.tracking.store import open_store
 from sparseland.worker_start import (
     PreloadWorkers,
     is_preloaded_joblib_sweep,
@@ -139,3 +141,11 @@ def test_a_config_file_can_still_turn_the_preload_off(loky_default: None) -> Non
     )
     PreloadWorkers().on_multirun_start(config)
     assert get_start_method() is None  # loky's fresh interpreters
+
+
+def test_later_jobs_of_a_worker_reuse_its_tracking_store(tmp_path: Path) -> None:
+    """Creating a store (engine, schema check) costs a job; MLflow keeps one per URI."""
+    first, second = (f"sqlite:///{tmp_path / name}.db" for name in ("a", "b"))
+    store = open_store(first, "e", tmp_path)[0]._tracking_client.store
+    assert open_store(first, "e", tmp_path)[0]._tracking_client.store is store
+    assert open_store(second, "e", tmp_path)[0]._tracking_client.store is not store
