@@ -131,8 +131,11 @@ def main() -> None:
     import hydra
 
     from sparseland.console import quiet
+    from sparseland.worker_start import start_for_command_line
 
     quiet()
+    # A joblib sweep's worker server imports on another core while this process prepares.
+    start_for_command_line(sys.argv[1:])
     try:
         prepare()
         preflight(sys.argv[1:])
