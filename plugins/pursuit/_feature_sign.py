@@ -10,13 +10,17 @@ Algorithm 1) keeps an active set S with signs θ and alternates
   * once z keeps its signs (the optimum on S): the optimality check off S, where the atom
     with the largest |(Dᵀ(x − D h))_j| > λ enters with the sign of that correlation.
 A code that keeps its signs and has no violator satisfies the Lasso's KKT conditions (Osborne,
-Presnell and Turlach 2000, eq. 2.4): it is done. Each round is batched over signals; G_SS⁻¹ is
-kept explicitly per signal and updated by bordering (one atom in) or its Schur downdate (one
-atom out), O(|S|²) per round and no factorisation after the first. An entering atom that is
-(numerically) in the span of S swaps with one of S instead (a pivot that keeps the residual and
-lowers ‖h‖₁). Signals are grouped by
-support size, so each group pads to its own width. Signals that are not done after the
-rounds, or where neither works for the entering atom, are left to the caller.
+Presnell and Turlach 2000, eq. 2.4): it is done, and certified on the spot by the duality gap
+from the residual the round has just computed. Each round is batched over signals. The first
+solves with the Cholesky factor of G_SS; for the signals it does not finish (about half, from
+ADMM's support) G_SS⁻¹ is then kept explicitly and changed in place by one rank-one update per
+round, the bordering of an atom that enters or the Schur downdate of one that leaves, O(|S|²)
+and no factorisation after the first. An entering atom that is (numerically) in the span of S
+swaps with one of S instead (a pivot that keeps the residual and lowers ‖h‖₁). Signals are
+grouped by support size, so each group pads to its own width; small groups share one, and the
+few signals a group has left after its first rounds go on with those of its neighbours.
+Signals that are not done after the rounds, or where neither works for the entering atom, are
+left to the caller.
 """
 
 from __future__ import annotations
