@@ -21,6 +21,7 @@ Results: benchmarks/results/learning_speed.json and .md.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from typing import Any
@@ -338,7 +339,7 @@ def main() -> None:
             "n_train": n_train,
             "n_test": args.n_test,
             "budget_s": budget,
-            "args": " ".join(sys.argv[1:]),
+            "args": shlex.join(sys.argv[1:]),
             "name": name,
         },
         "machine": harness.machine(),

@@ -25,11 +25,11 @@ class NonlocalDictionaryConfig(DictionaryModelConfig):
     group_size: int = option(16, "patches per group")
     search_window: int = option(19, "block matching within ±search_window pixels")
     reference_step: int = option(2, "reference patches on a grid of this step")
-    # stage 1 "threshold": simultaneous OMP picks the group's atoms within ε (group_gain 0.7),
-    # then the group's spectrum on those atoms (orthonormalised) × Haar along the group is hard
-    # thresholded at threshold_lam σ (BM3D's first stage on learned atoms). Camera, full
-    # image, after stage 2 (σ = 15 / 25 / 50): 32.11 / 29.96 / 27.78 dB; "somp" (ε of the
-    # noise, group_gain 0.9): 32.10 / 29.86 / 27.21 dB.
+    # stage 1 "threshold": simultaneous OMP picks the group's atoms within ε, then the group's
+    # spectrum on those atoms (orthonormalised) × Haar along the group is hard thresholded at
+    # threshold_lam σ (BM3D's first stage on learned atoms). Camera, full image, after stage 2
+    # (σ = 15 / 25 / 50), with a fixed g = 0.7: 32.11 / 29.96 / 27.78 dB; "somp" (ε of the
+    # noise, g = 0.9): 32.10 / 29.86 / 27.21 dB.
     first_stage: str = option(
         "threshold",
         "stage 1: threshold (hard thresholding on the group's atoms) or somp (group coding)",
