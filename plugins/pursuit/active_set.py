@@ -242,22 +242,26 @@ def polish(
     """Homotopy passes until every signal is certified; ``known``: (signals whose objective
     and gap are already computed, those objectives, those gaps). Returns h, P(h), the gap, the
     uncertified signals and the passes run."""
+    corr: torch.Tensor | None = None
     if known is None:
         primal, gap, corr = problem.evaluate(x, h)
     else:
         done, primal, gap = known
         rest = (~done).nonzero()[:, 0]
-        corr = torch.zeros_like(h)
         if rest.numel():
-            primal[rest], gap[rest], corr[rest] = problem.evaluate(x[rest], h[rest])
+            primal[rest], gap[rest], _ = problem.evaluate(x[rest], h[rest])
     # The gap is a difference of terms of size ½‖x‖²: below ROUNDING·½‖x‖² it is rounding.
     floor = ROUNDING * 0.5 * (x * x).sum(1)
     pending = (gap > cfg.tol * primal + floor).nonzero()[:, 0]
+    if corr is None and pending.numel():  # the homotopy starts from the correlations Dᵀ(x − D h)
+        corr = torch.zeros_like(h)
+        corr[pending] = problem.evaluate(x[pending], h[pending])[2]
     passes = 0
     while pending.numel() and passes < cfg.passes:
         passes += 1
         # A pass that ends uncertified (a degenerate path: ties, near-dependent atoms) is
         # followed by one from h = 0, a different path, then again from the best point.
+        assert corr is not None
         _follow_path(x, problem, h, primal, gap, corr, pending, cfg, from_zero=passes == 2)
         pending = pending[gap[pending] > cfg.tol * primal[pending] + floor[pending]]
     unsolved = torch.zeros_like(gap, dtype=torch.bool)
