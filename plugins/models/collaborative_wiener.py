@@ -13,6 +13,8 @@ pilot), each less its mean:
        Ẑ = Tᵀ [ W ⊙ (T Z) ],   W = (T Z_p)² / ((T Z_p)² + μ² σ²);
 4. the patches Ẑ Qᵀ are aggregated with the weight 1 / Σ W² of their group (BM3D's weight,
    up to σ², which is common to all groups).
+Several μ² at once (a tensor (K,)) give K filtered versions of every group from one transform
+(the non-local denoiser chooses among them by Monte-Carlo SURE).
 Without a pilot the atoms are chosen on the noisy group itself and W keeps the coefficients
 above λσ (hard thresholding, BM3D's first stage), weight 1 / (coefficients kept). T is the DCT
 or, as in BM3D, the Haar transform (groups of a power of 2).
@@ -69,12 +71,13 @@ def _shrink(
     live: torch.Tensor,
     sigma: float,
     transform: str = "dct",
-    mu2: float = 1.0,
+    mu2: float | torch.Tensor = 1.0,
     lam: float = 2.7,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Shrink the group spectra on the orthonormal rows ``q`` ((G,) k × n or k × n): by the
     empirical Wiener factor of the ``pilot``, or, ``pilot`` None, by hard thresholding at
-    lam · σ (BM3D's first stage), the group's mean (first coefficient) always kept."""
+    lam · σ (BM3D's first stage), the group's mean (first coefficient) always kept. A tensor
+    ``mu2`` (K,) puts a leading K on the patches (K, G, m, n) and weights (K, G)."""
     m = noisy.shape[1]
     t = GROUP_TRANSFORMS[transform](m, noisy.dtype, noisy.device)
     z = t @ (noisy @ q.transpose(-1, -2))  # (G, m, k): group spectrum of the noisy group
@@ -86,8 +89,9 @@ def _shrink(
     else:
         zp = t @ (pilot @ q.transpose(-1, -2))
         power = zp * zp
-        shrink = power / (power + mu2 * sigma * sigma) * live[..., None, :]
-        weight = 1.0 / shrink.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
+        noise = torch.as_tensor(mu2, dtype=z.dtype, device=z.device)[..., None, None, None]
+        shrink = power / (power + noise * sigma * sigma) * live[..., None, :]
+        weight = 1.0 / shrink.pow(2).sum(dim=(-2, -1)).clamp_min(1e-12)
     patches = (t.T @ (shrink * z)) @ q
     return patches, weight
 
@@ -100,12 +104,13 @@ def wiener_groups(
     sigma: float,
     gain: float,
     transform: str = "dct",
-    mu2: float = 1.0,
+    mu2: float | torch.Tensor = 1.0,
     lam: float = 2.7,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Filtered patches (G, m, n) of the groups ``noisy`` (G, m, n) with the ``pilot`` groups,
-    and the aggregation weight of each group (G,). ``D`` None: the complete 2-D DCT instead of
-    atoms chosen from a dictionary."""
+    and the aggregation weight of each group (G,); with a tensor ``mu2`` (K,), (K, G, m, n) and
+    (K, G), one per μ². ``D`` None: the complete 2-D DCT instead of atoms chosen from a
+    dictionary."""
     n_groups, m, n = noisy.shape
     dtype, device = noisy.dtype, noisy.device
     if D is None:

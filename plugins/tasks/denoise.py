@@ -7,7 +7,9 @@ float) -> Tensor (H, W)`` where ``noisy`` is a grey image in [0, 1] units (not c
 of the clean image. The dataset provides a ``NoisyImage``: ``noisy_image``, ``clean_image``
 (H, W) and ``sigma`` (dataset ``images``). Logged: ``test/psnr`` and ``test/ssim`` of the
 estimate (clipped to [0, 1]) on the whole image, ``test/psnr_noisy`` of the input and the gain
-``test/psnr_gain``; artifacts ``denoised.png`` and ``noisy.png``.
+``test/psnr_gain``; artifacts ``denoised.png`` and ``noisy.png``. A model that chooses a
+parameter from the noisy image may leave it in a ``denoise_report`` dict (name → value), logged
+as the tags ``denoise.<name>``.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class Denoise(Task):
         }
         if isinstance(model, WithDictionary):
             out["test/coherence"] = metrics.mutual_coherence(model.D)
+        report = getattr(model, "denoise_report", None) or {}
+        if report:
+            tracker.set_tags({f"denoise.{k}": f"{v:g}" for k, v in report.items()})
         if self.config.log_images:
             tracker.log_image(estimate.numpy(), "denoised.png")
             tracker.log_image(noisy.clamp(0.0, 1.0).numpy(), "noisy.png")
