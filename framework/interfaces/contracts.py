@@ -34,6 +34,15 @@ class Denoiser(Protocol):
 
 
 @runtime_checkable
+class ReportsDenoising(Protocol):
+    """A denoiser that chooses something from the noisy image itself (e.g. a parameter, by a
+    risk estimate) and says what after each ``denoise_image``: ``denoise_report`` (name →
+    value). Task ``denoise`` logs it as the run's tags ``denoise.<name>``."""
+
+    denoise_report: dict[str, float]
+
+
+@runtime_checkable
 class Classifier(Protocol):
     """A model that predicts labels: ``classify(x) -> (n,)``."""
 
@@ -155,6 +164,7 @@ __all__ = [
     "LearnedFromStart",
     "NoisyImage",
     "PatchGeometry",
+    "ReportsDenoising",
     "ScalePreserving",
     "TrainsOnNoisy",
     "WithDictionary",

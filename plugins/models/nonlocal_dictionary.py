@@ -151,6 +151,8 @@ class NonlocalDictionaryConfig(DictionaryModelConfig):
 
 @register_model("nonlocal_dictionary", config=NonlocalDictionaryConfig)
 class NonlocalDictionaryModel(DictionaryModel):
+    denoise_report: dict[str, float]  # ReportsDenoising: set by each denoise_image
+
     @torch.no_grad()
     def denoise_image(self, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
         """The task ``denoise`` hook: group, code, filter and aggregate the patches."""
@@ -180,7 +182,7 @@ class NonlocalDictionaryModel(DictionaryModel):
             sure_probe=c.sure_probe,
         )
         # what the call chose from the data (task denoise logs it as tags)
-        self.denoise_report: dict[str, float] = {}
+        self.denoise_report = {}
         return denoise_nonlocal(
             noisy.to(self.device), sigma, self.D, side, settings, self.denoise_report
         )

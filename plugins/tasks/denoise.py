@@ -8,8 +8,8 @@ of the clean image. The dataset provides a ``NoisyImage``: ``noisy_image``, ``cl
 (H, W) and ``sigma`` (dataset ``images``). Logged: ``test/psnr`` and ``test/ssim`` of the
 estimate (clipped to [0, 1]) on the whole image, ``test/psnr_noisy`` of the input and the gain
 ``test/psnr_gain``; artifacts ``denoised.png`` and ``noisy.png``. A model that chooses a
-parameter from the noisy image may leave it in a ``denoise_report`` dict (name → value), logged
-as the tags ``denoise.<name>``.
+parameter from the noisy image (``ReportsDenoising``) leaves it in ``denoise_report`` (name →
+value), logged as the tags ``denoise.<name>``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ from typing import Any
 from sparseland import PluginConfig, metrics, option, register_task
 from sparseland.errors import ConfigError, ShapeError
 from sparseland.interfaces import SparselandDataModule, SparselandModule, Task
-from sparseland.interfaces.contracts import Denoiser, NoisyImage, WithDictionary
+from sparseland.interfaces.contracts import (
+    Denoiser,
+    NoisyImage,
+    ReportsDenoising,
+    WithDictionary,
+)
 from sparseland.metrics import MetricSpec
 
 
@@ -82,9 +87,9 @@ class Denoise(Task):
         }
         if isinstance(model, WithDictionary):
             out["test/coherence"] = metrics.mutual_coherence(model.D)
-        report = getattr(model, "denoise_report", None) or {}
-        if report:
-            tracker.set_tags({f"denoise.{k}": f"{v:g}" for k, v in report.items()})
+        if isinstance(model, ReportsDenoising) and model.denoise_report:
+            tags = {f"denoise.{k}": f"{v:g}" for k, v in model.denoise_report.items()}
+            tracker.set_tags(tags)
         if self.config.log_images:
             tracker.log_image(estimate.numpy(), "denoised.png")
             tracker.log_image(noisy.clamp(0.0, 1.0).numpy(), "noisy.png")
