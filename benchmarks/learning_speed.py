@@ -56,33 +56,38 @@ SPLITS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # few batches stays in A, B) and 0.2373 for ρ = 1 (better first, then the early batches, coded
 # with a poor dictionary, weigh too much); 10 ADMM iterations (0.2374) and exact codes from
 # `active_set` (0.2437, about 4× the time per batch) lose to 20 ADMM iterations.
+ADMM_20 = ("admm", {"max_iter": 20, "tol": 0.0, "check_every": 10**6})  # a fixed 20 iterations
+
+
+def no_floor(rho: float, threads: int = THREADS) -> dict[str, Any]:
+    """Online with forgetting ``rho``, no atom replacement, 20 ADMM iterations per batch."""
+    return {
+        "learner": {"forget_rho": rho, "min_energy_fraction": 0.0},
+        "pursuit": ADMM_20,
+        "threads": threads,
+    }
+
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "online ρ=20, ADMM 20 it. (previous default)": {
         "learner": {"forget_rho": 20.0},
-        "pursuit": ("admm", {"max_iter": 20, "tol": 0.0, "check_every": 10**6}),
+        "pursuit": ADMM_20,
     },
     "online ρ=5, ADMM 20 it.": {
         "learner": {"forget_rho": 5.0},
-        "pursuit": ("admm", {"max_iter": 20, "tol": 0.0, "check_every": 10**6}),
+        "pursuit": ADMM_20,
     },
     "online ρ=1, ADMM 20 it.": {
         "learner": {"forget_rho": 1.0},
-        "pursuit": ("admm", {"max_iter": 20, "tol": 0.0, "check_every": 10**6}),
+        "pursuit": ADMM_20,
     },
     # The energy floor (replace atoms used less than 0.2 × the mean) keeps re-seeding the rarely
     # used atoms of a natural-image dictionary: split A, 3,000 batches, held-out 0.24358 with it
     # (and a plateau from 1,500 batches on) against 0.24315 without it, still falling (0.24300
     # at 8,000). Synthetic recovery is where the floor pays (benchmarks/results/learners.md).
-    "online ρ=5, no energy floor, ADMM 20 it.": {
-        "learner": {"forget_rho": 5.0, "min_energy_fraction": 0.0},
-        "pursuit": ("admm", {"max_iter": 20, "tol": 0.0, "check_every": 10**6}),
-    },
+    "online ρ=5, no energy floor, ADMM 20 it.": no_floor(5.0),
     # a mini-batch of 256 is a few hundred small kernels: one torch thread may beat two
-    "online ρ=5, no energy floor, ADMM 20 it., 1 thread": {
-        "learner": {"forget_rho": 5.0, "min_energy_fraction": 0.0},
-        "pursuit": ("admm", {"max_iter": 20, "tol": 0.0, "check_every": 10**6}),
-        "threads": 1,
-    },
+    "online ρ=5, no energy floor, ADMM 20 it., 1 thread": no_floor(5.0, threads=1),
     # ADMM's dual now starts at the projected dual of h = 0 (plugins/pursuit/admm.py): its
     # 20-iteration codes are closer to exact, and the learner's default forgetting ρ = 20 no
     # longer plateaus. Held-out objective after 1,000 / 2,000 / 4,000 / 6,000 batches, one
@@ -92,15 +97,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     #   0.19962, 0.19914, 0.19869, 0.19852, 0.19827 (2 BCD passes per batch: 0.19912 for ρ = 5);
     #   split A, ρ = 10 / 15 / 20 at 2,000: 0.24228 / 0.24244 / 0.24267;
     #   split C, ρ = 10 / 20 at 2,000: 0.23882 / 0.23868.
-    "online ρ=20, no energy floor, ADMM 20 it.": {
-        "learner": {"forget_rho": 20.0, "min_energy_fraction": 0.0},
-        "pursuit": ("admm", {"max_iter": 20, "tol": 0.0, "check_every": 10**6}),
-    },
-    "online ρ=20, no energy floor, ADMM 20 it., 1 thread": {
-        "learner": {"forget_rho": 20.0, "min_energy_fraction": 0.0},
-        "pursuit": ("admm", {"max_iter": 20, "tol": 0.0, "check_every": 10**6}),
-        "threads": 1,
-    },
+    "online ρ=20, no energy floor, ADMM 20 it.": no_floor(20.0),
+    "online ρ=20, no energy floor, ADMM 20 it., 1 thread": no_floor(20.0, threads=1),
     "online ρ=5, ADMM 10 it.": {
         "learner": {"forget_rho": 5.0},
         "pursuit": ("admm", {"max_iter": 10, "tol": 0.0, "check_every": 10**6}),
