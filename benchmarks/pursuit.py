@@ -88,8 +88,8 @@ def lasso_solvers(
 
         return run
 
-    def active_set(budget: int) -> np.ndarray:
-        pursuit = build("pursuit", "active_set", lam=LAM, warm_start_iter=budget)
+    def active_set(_: int) -> np.ndarray:  # exact: no budget
+        pursuit = build("pursuit", "active_set", lam=LAM)
         return pursuit(xt, dt).cpu().double().numpy()
 
     def sk_cd(budget: int) -> np.ndarray:
@@ -109,7 +109,7 @@ def lasso_solvers(
             sparseland("admm", check_every=10**6),
             [8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 40, 50, 60, 80, 100, 140, 200],
         ),
-        "sparseland active_set": (active_set, [20]),
+        "sparseland active_set": (active_set, [0]),
         "sklearn lasso_cd": (sk_cd, [2, 5, 10, 20, 50, 100, 200, 1000]),
         "sklearn lasso_lars": (
             lambda _: sparse_encode(x, d.T, algorithm="lasso_lars", alpha=LAM, n_jobs=threads),
@@ -146,8 +146,10 @@ def exact_rows(
     xt, dt = torch.tensor(x), torch.tensor(d)
     xf, df = np.asfortranarray(x.T), np.asfortranarray(d)
     exact = build("pursuit", "active_set", lam=LAM)
+    batched = build("pursuit", "active_set", lam=LAM, kernel="batched")
     runs: dict[str, Callable[[], np.ndarray]] = {
         "sparseland active_set (exact)": lambda: exact(xt, dt).numpy(),
+        "sparseland active_set, batched rounds (exact)": lambda: batched(xt, dt).numpy(),
         "spams lasso (LARS)": lambda: (
             spams.lasso(xf, D=df, lambda1=LAM, mode=2, numThreads=threads).toarray().T
         ),

@@ -56,10 +56,14 @@ def dct_patches(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return x / x.norm(dim=1, keepdim=True), dct_dictionary(8, 256).double()
 
 
+KERNELS = ["compiled", "batched"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("positive", [False, True])
-def test_certified_exact_on_overcomplete_dct(positive: bool) -> None:
+def test_certified_exact_on_overcomplete_dct(positive: bool, kernel: str) -> None:
     x, d = dct_patches(40)
-    pursuit = build("pursuit", "active_set", lam=LAM, positive=positive)
+    pursuit = build("pursuit", "active_set", lam=LAM, positive=positive, kernel=kernel)
     h = pursuit(x, d).numpy()
     xn, dn = x.numpy(), d.numpy()
     assert relative_gap(xn, dn, h, positive).max() <= 1e-9
@@ -72,12 +76,15 @@ def test_certified_exact_on_overcomplete_dct(positive: bool) -> None:
     assert pursuit.info is not None and pursuit.info.rel_change <= 1e-9
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("positive", [False, True])
-def test_signal_blocks_give_the_exact_codes(positive: bool) -> None:
+def test_signal_blocks_give_the_exact_codes(positive: bool, kernel: str) -> None:
     """Solved in blocks of 16 signals (the last one ragged) on the CPU: each block is certified
     and the codes are scikit-learn's LARS ones, the info covers every block."""
     x, d = dct_patches(37, seed=3)
-    pursuit = build("pursuit", "active_set", lam=LAM, positive=positive, cpu_block=16)
+    pursuit = build(
+        "pursuit", "active_set", lam=LAM, positive=positive, cpu_block=16, kernel=kernel
+    )
     h = pursuit(x, d).numpy()
     xn, dn = x.numpy(), d.numpy()
     assert h.shape == (37, 256)
@@ -87,31 +94,35 @@ def test_signal_blocks_give_the_exact_codes(positive: bool) -> None:
     assert pursuit.info.rel_change <= 1e-9
 
 
-def test_no_stall_on_small_problems_without_warm_start() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_no_stall_on_small_problems_without_warm_start(kernel: str) -> None:
     """From h = 0 (LARS, no ADMM) it reaches the optimum: the feature-sign version used to
     stop 0.2 above it after its default 50 rounds, silently."""
     gen = torch.Generator().manual_seed(3)
     d = torch.randn(10, 30, generator=gen, dtype=torch.float64)
     d /= d.norm(dim=0)
     x = torch.randn(20, 10, generator=gen, dtype=torch.float64)
-    pursuit = build("pursuit", "active_set", lam=LAM, warm_start_iter=0)
+    pursuit = build("pursuit", "active_set", lam=LAM, warm_start_iter=0, kernel=kernel)
     h = pursuit(x, d).numpy()
     ref = lars_reference(x.numpy(), d.numpy(), LAM, False)
     assert np.abs(h - ref).max() < 1e-7
 
 
-def test_warns_when_stopped_short() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_warns_when_stopped_short(kernel: str) -> None:
     x, d = dct_patches(20)
-    pursuit = build("pursuit", "active_set", lam=LAM, warm_start_iter=2, max_iter=1, passes=1)
+    params = {"warm_start_iter": 2, "rounds": 1, "max_iter": 1, "passes": 1}
+    pursuit = build("pursuit", "active_set", lam=LAM, kernel=kernel, **params)
     with pytest.warns(RuntimeWarning, match=r"of the signals stopped at max_iter=1"):
         pursuit(x, d)
 
 
-def test_zero_atom_gives_finite_exact_codes() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_zero_atom_gives_finite_exact_codes(kernel: str) -> None:
     x, d = dct_patches(10)
     d = d[:, :64].clone()
     d[:, 5] = 0.0
-    h = build("pursuit", "active_set", lam=LAM)(x, d)
+    h = build("pursuit", "active_set", lam=LAM, kernel=kernel)(x, d)
     assert torch.isfinite(h).all() and bool((h[:, 5] == 0).all())
     keep = [j for j in range(64) if j != 5]
     ref = lars_reference(x.numpy(), d[:, keep].numpy(), LAM, False)
@@ -128,14 +139,16 @@ def test_low_precision_signals(dtype: torch.dtype) -> None:
     assert np.abs(h.double().numpy() - ref).max() < scale
 
 
-def test_lambda_above_max_gives_zero_codes() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_lambda_above_max_gives_zero_codes(kernel: str) -> None:
     x, d = dct_patches(5)
     lam_max = float((x @ d).abs().max())
-    h = build("pursuit", "active_set", lam=1.01 * lam_max)(x, d)
+    h = build("pursuit", "active_set", lam=1.01 * lam_max, kernel=kernel)(x, d)
     assert bool((h == 0).all())
 
 
-def test_duplicated_atoms_are_certified_without_warning() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_duplicated_atoms_are_certified_without_warning(kernel: str) -> None:
     """A duplicated atom makes G_SS singular if both copies enter: it is kept out, and the
     codes reach scikit-learn's LARS objective (the solution itself is not unique)."""
     gen = torch.Generator().manual_seed(0)
@@ -145,7 +158,7 @@ def test_duplicated_atoms_are_certified_without_warning() -> None:
     x = torch.randn(50, 8, generator=gen, dtype=torch.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        h = build("pursuit", "active_set", lam=LAM)(x, d).numpy()
+        h = build("pursuit", "active_set", lam=LAM, kernel=kernel)(x, d).numpy()
     xn, dn = x.numpy(), d.numpy()
     assert relative_gap(xn, dn, h, False).max() <= 1e-9
     ref = lars_reference(xn, dn[:, :12], LAM, False)
@@ -196,6 +209,98 @@ def test_feature_sign_rounds_end_at_the_lars_solution(positive: bool) -> None:
         assert torch.allclose(primal[done], p_ref, rtol=1e-12, atol=1e-14)
         assert torch.allclose(gap[done], g_ref, rtol=1e-6, atol=1e-13)
         assert bool(primal[~done].isnan().all())
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_compiled_rounds_end_at_the_lars_solution(positive: bool) -> None:
+    """The compiled rounds alone (no homotopy), from h = 0 and from ADMM's codes: every signal
+    reaches a KKT point, which is scikit-learn's LARS solution, and the objective and gap they
+    return are the problem's own."""
+    from sparseland.plugins.pursuit import _feature_sign, _feature_sign_compiled
+
+    x, d = dct_patches(30, seed=5)
+    problem = _feature_sign.Problem(d, d.T @ d, LAM, positive, torch.ones(256, dtype=torch.bool))
+    near = build("pursuit", "admm", lam=LAM, positive=positive, max_iter=20, tol=0.0)(x, d)
+    ref = lars_reference(x.numpy(), d.numpy(), LAM, positive)
+    for start in (torch.zeros_like(near), near):
+        h, done, primal, gap, ran = _feature_sign_compiled.feature_sign(problem, x, start, 500, 1)
+        assert bool(done.all()) and 0 < ran < 500
+        assert np.abs(h.numpy() - ref).max() < 1e-8
+        assert relative_gap(x.numpy(), d.numpy(), h.numpy(), positive).max() <= 1e-9
+        p_ref, g_ref, _ = Lasso(LAM, positive).objective_and_gap(x, MatrixOperator(d), h)
+        assert torch.allclose(primal, p_ref, rtol=1e-12) and torch.allclose(gap, g_ref)
+
+
+def test_compiled_rounds_swap_atoms_in_the_span_of_the_support() -> None:
+    """Rough signals at a small λ on the overcomplete DCT (a Kronecker product: nine atoms that
+    share a vertical factor are dependent): on two of these ten signals the path from h = 0
+    meets a violating atom in the span of S dozens of times. It swaps with an atom of S, and
+    the rounds alone reach scikit-learn's LARS objective; without the swap those signals stop
+    there, not done."""
+    from sparseland.plugins.pursuit import _feature_sign, _feature_sign_compiled
+
+    lam = 0.03
+    gen = torch.Generator().manual_seed(0)
+    d = dct_dictionary(8, 256).double()
+    x = torch.randn(10, 64, generator=gen, dtype=torch.float64)
+    x /= x.norm(dim=1, keepdim=True)
+    problem = _feature_sign.Problem(d, d.T @ d, lam, False, torch.ones(256, dtype=torch.bool))
+    _, done, primal, gap, _ = _feature_sign_compiled.feature_sign(
+        problem, x, torch.zeros(10, 256, dtype=torch.float64), 500, 1
+    )
+    assert bool(done.all())
+    assert float((gap / primal).max()) <= 1e-9
+    ref = torch.from_numpy(lars_reference(x.numpy(), d.numpy(), lam, False))
+    p_ref = Lasso(lam).objective(x, MatrixOperator(d), ref)
+    assert torch.allclose(primal, p_ref, rtol=1e-9)
+
+
+def test_compiled_rounds_refactor_a_drifted_inverse() -> None:
+    """The 8×8 patch of camera at (124, 130) from 10 float32 ADMM iterations: the start has
+    near-dependent atoms that leave on the way, and the updated G_SS⁻¹ keeps their rounding,
+    enough for a duality gap of 5.7e-9 × P at the KKT point the rounds reach (above the
+    1e-9 tolerance, one step of iterative refinement included). The rounds form G_SS⁻¹ afresh
+    there and end at rounding level."""
+    from skimage import data
+
+    from sparseland.plugins.pursuit import _feature_sign, _feature_sign_compiled
+
+    patch = data.camera().astype(np.float64)[124:132, 130:138].reshape(1, 64) / 255.0
+    patch -= patch.mean()
+    x = torch.tensor(patch / np.linalg.norm(patch))
+    d = dct_dictionary(8, 256).double()
+    admm = build("pursuit", "admm", lam=LAM, max_iter=10, tol=0.0, compute_gap=False)
+    start = admm(x.float(), d.float()).double()
+    problem = _feature_sign.Problem(d, d.T @ d, LAM, False, torch.ones(256, dtype=torch.bool))
+    _, done, primal, gap, _ = _feature_sign_compiled.feature_sign(problem, x, start, 512, 1)
+    assert bool(done.all()) and float(gap[0] / primal[0]) <= 1e-12
+
+
+def test_compiled_rounds_give_the_same_codes_on_two_threads() -> None:
+    """Each signal is solved alone, so splitting the signals between threads changes nothing."""
+    from sparseland.plugins.pursuit import _feature_sign, _feature_sign_compiled
+    from sparseland.plugins.pursuit._torch import thread_shares
+
+    x, d = dct_patches(600, seed=7)
+    problem = _feature_sign.Problem(d, d.T @ d, LAM, False, torch.ones(256, dtype=torch.bool))
+    zero = torch.zeros(600, 256, dtype=torch.float64)
+    one = _feature_sign_compiled.feature_sign(problem, x, zero, 500, 1)
+    two = _feature_sign_compiled.feature_sign(problem, x, zero, 500, 2)
+    assert len(thread_shares(600, 2, torch.device("cpu"))) == 2
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+
+
+def test_compiled_kernel_refuses_signals_off_the_cpu() -> None:
+    from sparseland.errors import ConfigError
+    from sparseland.plugins.pursuit.active_set import ActiveSetConfig, resolved
+
+    cfg = ActiveSetConfig(lam=LAM, kernel="compiled")
+    with pytest.raises(ConfigError, match="kernel=auto or kernel=batched"):
+        resolved(cfg, torch.device("cuda"), (64, 256))
+    auto = resolved(ActiveSetConfig(lam=LAM), torch.device("cuda"), (64, 256))
+    assert (auto.kernel, auto.warm_start_iter, auto.rounds) == ("batched", 30, 10)
+    cpu = resolved(ActiveSetConfig(lam=LAM), torch.device("cpu"), (64, 256))
+    assert (cpu.kernel, cpu.warm_start_iter, cpu.rounds) == ("compiled", 0, 8 * 64)
 
 
 def textbook_admm(

@@ -6,6 +6,7 @@ DLPack (zero-copy), solved, and handed back as CuPy arrays.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -63,3 +64,14 @@ def size_buckets(size: torch.Tensor, bucket: int, spare: int = 0) -> list[tuple[
     each group of similar working-set sizes to its own width."""
     index = (size + spare + bucket - 1) // bucket
     return [((index == b).nonzero()[:, 0], b) for b in torch.unique(index).tolist()]
+
+
+MIN_SHARE = 256  # fewer signals than this per thread: one thread
+
+
+def thread_shares(n: int, threads: int, device: torch.device) -> list[slice]:
+    """``n`` signals split between up to ``threads`` CPU threads, at least MIN_SHARE each (one
+    share off the CPU)."""
+    shares = max(1, min(threads, n // MIN_SHARE)) if device.type == "cpu" else 1
+    bounds = [n * i // shares for i in range(shares + 1)]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]

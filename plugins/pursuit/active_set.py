@@ -1,21 +1,23 @@
-"""Exact Lasso: ADMM finds a nearby code, feature-sign rounds make it exact, a batched homotopy
+"""Exact Lasso: feature-sign rounds from a starting code make it exact, a batched homotopy
 finishes the few signals they leave, and the duality gap certifies every signal.
 
 min_h ½‖x − D h‖² + λ‖h‖₁ (optionally h ≥ 0). At a solution with support S and signs θ,
     h_S = G_SS⁻¹(c_S − λ θ_S),   G = DᵀD, c = Dᵀx,
 and |(Dᵀ(x − D h))_j| ≤ λ off S (Osborne, Presnell and Turlach 2000, eq. 2.4; the system LARS
 solves at each kink, Efron et al. 2004). The solver:
-  1. warm start: ``warm_start_iter`` ADMM iterations in float32 (plugins/pursuit/admm.py,
-     the fastest approximate solver here) give an exactly sparse code with nearly the optimal
-     support;
-  2. ``rounds`` feature-sign rounds from that code (plugins/pursuit/_feature_sign.py; Lee et
-     al. 2007): the exact solve on the support with its signs, a line search to the first sign
-     change, the most violating atom in, with G_SS⁻¹ updated by bordering. On 8×8 natural
-     patches 99.8% of the signals reach a KKT point within 10 rounds, 93% within three; a
-     signal that does is certified there, from the residual the round computed.
-     On the CPU, step 1 splits the signals between as many Python threads as torch uses,
-     each running one-thread kernels; step 2 runs in one thread, with a second one
-     factorising the next groups of signals (see ``exact_codes``);
+  1. a starting code: h = 0, or ``warm_start_iter`` ADMM iterations in float32
+     (plugins/pursuit/admm.py), an exactly sparse code with nearly the optimal support;
+  2. feature-sign rounds from there (Lee et al. 2007): the exact solve on the support with its
+     signs, a line search to the first sign change, the most violating atom in, with G_SS⁻¹
+     updated by bordering. Two implementations (``kernel``):
+       * compiled (the CPU default; plugins/pursuit/_feature_sign_compiled.py): one signal
+         at a time in numba-compiled loops, the signals split between as many threads as
+         torch uses, from h = 0 (the rounds then trace the LARS path, an atom per round);
+       * batched (any device; plugins/pursuit/_feature_sign.py): every signal's round in one
+         set of torch kernels, from ADMM's code (on 8×8 natural patches 99.8% of the signals
+         reach a KKT point within 10 rounds, 93% within three). On the CPU the warm start
+         splits the signals between Python threads of one-thread kernels; the rounds run in
+         one thread, with a second one factorising the next groups of signals;
   3. the signals not done yet: homotopy from their code to the Lasso
      (plugins/pursuit/_homotopy.py), one step per atom that enters or leaves, then the exact
      solve on the support the path ends with (a batched Cholesky of G_SS, signals grouped by
@@ -23,20 +25,19 @@ solves at each kink, Efron et al. 2004). The solver:
   4. a signal is done once its duality gap (Lasso.duality_gap) is ≤ tol × its objective: the
      result is certified, not just converged. A signal that is not (rounding on a degenerate
      path) takes another pass from its best point; after ``passes`` the call warns.
-With ``warm_start_iter=0`` the rounds start at h = 0. The exact part runs in float64 whatever
-the signals' dtype (float16/bfloat16 Cholesky factors are useless); codes come back in the
-signals' dtype. All-zero atoms never enter a support (their correlation is 0).
+The exact part runs in float64 whatever the signals' dtype (float16/bfloat16 Cholesky factors
+are useless); codes come back in the signals' dtype. All-zero atoms never enter a support
+(their correlation is 0).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -53,6 +54,7 @@ from sparseland.plugins.pursuit._torch import (
     dense_matrix,
     one_thread,
     size_buckets,
+    thread_shares,
 )
 from sparseland.plugins.pursuit.admm import Admm, AdmmConfig, default_rho
 from sparseland.plugins.pursuit.proximal_gradient import LassoPursuit, LassoPursuitConfig
@@ -62,6 +64,9 @@ WORK = torch.float64
 ROUNDING = 64 * torch.finfo(WORK).eps  # gap below this × ½‖x‖²: certified (rounding)
 BUCKET = 8  # working sets are padded to a multiple of this within each group of signals
 GROUPED = 2048  # the homotopy groups signals by support size only above this many
+KERNELS = ("auto", "compiled", "batched")
+BATCHED_WARM_START, BATCHED_ROUNDS = 30, 10
+COMPILED_ROUNDS = 8  # × min(m, k): a path from h = 0 adds and drops each atom a few times
 
 
 @dataclass
@@ -69,11 +74,22 @@ class ActiveSetConfig(LassoPursuitConfig):
     max_iter: int = option(1000, "homotopy steps per pass (each atom entering or leaving is one)")
     passes: int = option(3, "homotopy passes, each from the previous pass's end point")
     tol: float = option(1e-9, "certified when the duality gap is ≤ tol × the objective")
-    warm_start_iter: int = option(
-        30, "ADMM iterations for the starting support (0: start from h = 0)"
+    kernel: str = option(
+        "auto",
+        "the feature-sign rounds: 'compiled' (one signal at a time, compiled with numba; CPU "
+        "only), 'batched' (torch, many signals per kernel; any device) or 'auto' (compiled on "
+        "the CPU, batched elsewhere)",
     )
-    rounds: int = option(
-        10, "feature-sign rounds before the homotopy takes the signals that are not done"
+    warm_start_iter: int | None = option(
+        None,
+        "ADMM iterations for the starting support (0: start from h = 0; None: 0 for the "
+        "compiled rounds, 30 for the batched ones)",
+    )
+    rounds: int | None = option(
+        None,
+        "feature-sign rounds before the homotopy takes the signals that are not done (None: "
+        "8·min(m, k) for the compiled rounds, each of which adds or drops one atom; 10 for the "
+        "batched ones, which start from ADMM's support)",
     )
     cpu_block: int = option(
         16384,
@@ -85,13 +101,47 @@ class ActiveSetConfig(LassoPursuitConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(
-            self.warm_start_iter >= 0,
+            self.kernel in KERNELS,
+            "kernel",
+            f"must be one of {', '.join(KERNELS)}, got {self.kernel!r}",
+        )
+        check(
+            self.warm_start_iter is None or self.warm_start_iter >= 0,
             "warm_start_iter",
-            f"must be >= 0, got {self.warm_start_iter}",
+            f"must be >= 0 or None, got {self.warm_start_iter}",
         )
         check(self.passes >= 1, "passes", f"must be >= 1, got {self.passes}")
-        check(self.rounds >= 0, "rounds", f"must be >= 0, got {self.rounds}")
+        check(
+            self.rounds is None or self.rounds >= 0,
+            "rounds",
+            f"must be >= 0 or None, got {self.rounds}",
+        )
         check(self.cpu_block >= 0, "cpu_block", f"must be >= 0, got {self.cpu_block}")
+
+
+def resolved(cfg: ActiveSetConfig, device: torch.device, shape: tuple[int, int]) -> ActiveSetConfig:
+    """The config with ``kernel``, ``warm_start_iter`` and ``rounds`` decided for signals on
+    ``device`` and a dictionary of ``shape`` (m, k)."""
+    kernel = cfg.kernel
+    if kernel == "auto":
+        kernel = "compiled" if device.type == "cpu" else "batched"
+    check(
+        kernel == "batched" or device.type == "cpu",
+        "kernel",
+        f"'compiled' runs on the CPU, but the signals are on {device}",
+        "use kernel=auto or kernel=batched",
+    )
+    compiled = kernel == "compiled"
+    warm = cfg.warm_start_iter
+    rounds = cfg.rounds
+    return replace(
+        cfg,
+        kernel=kernel,
+        warm_start_iter=(0 if compiled else BATCHED_WARM_START) if warm is None else warm,
+        rounds=(COMPILED_ROUNDS * min(shape) if compiled else BATCHED_ROUNDS)
+        if rounds is None
+        else rounds,
+    )
 
 
 class _Problem:
@@ -217,7 +267,7 @@ def _follow_path(
 
 def _warm_start(cfg: ActiveSetConfig, problem: Lasso, x: torch.Tensor) -> Admm | None:
     """The ADMM that gives the starting codes (ρ from the whole batch, so blocks agree)."""
-    if cfg.warm_start_iter == 0:
+    if not cfg.warm_start_iter:  # 0 (``resolved`` decides None)
         return None
     return Admm(
         AdmmConfig(
@@ -291,16 +341,6 @@ def _start(
     return torch.where(problem.usable, start, torch.zeros_like(start))
 
 
-MIN_SHARE = 256  # fewer signals than this per thread: one thread
-
-
-def shared(n: int, threads: int, device: torch.device) -> list[slice]:
-    """The signals split between ``threads`` threads on the CPU (one share elsewhere)."""
-    shares = max(1, min(threads, n // MIN_SHARE)) if device.type == "cpu" else 1
-    bounds = [n * i // shares for i in range(shares + 1)]
-    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
-
-
 def _joined(results: list[tuple[list[torch.Tensor], int]]) -> tuple[list[torch.Tensor], int]:
     if len(results) == 1:
         return results[0]
@@ -328,7 +368,7 @@ def exact_codes(
     thread that the scheduler took away, so a loaded machine costs no more than its lost
     share."""
     whole = slice(rows.start or 0, (rows.start or 0) + x64[rows].shape[0])
-    parts = shared(whole.stop - whole.start, threads, x64.device)
+    parts = thread_shares(whole.stop - whole.start, threads, x64.device)
     if len(parts) == 1:
         h = start(whole)
     else:
@@ -337,7 +377,15 @@ def exact_codes(
             h = torch.cat(list(pool.map(start, shifted)))
     x = x64[whole]
     ran, known = 0, None
-    if cfg.rounds > 0 and h.shape[0] > 0:
+    assert cfg.rounds is not None  # decided by ``resolved``
+    if cfg.rounds > 0 and h.shape[0] > 0 and cfg.kernel == "compiled":
+        from sparseland.plugins.pursuit import _feature_sign_compiled
+
+        h, done, primal, gap, ran = _feature_sign_compiled.feature_sign(
+            problem.rounds, x, h, cfg.rounds, threads
+        )
+        known = (torch.ones_like(done), primal, gap)  # every signal's gap is computed
+    elif cfg.rounds > 0 and h.shape[0] > 0:
         with ThreadPoolExecutor(1) if len(parts) > 1 else nullcontext() as helper:
             h, done, finished, primal, gap = _feature_sign.feature_sign(
                 problem.rounds, x, h, cfg.rounds, helper
@@ -353,7 +401,6 @@ class ActiveSet(LassoPursuit):
     needs_matrix = True
 
     def solve(self, x: Any, op: LinearOperator, init: Any | None) -> Any:
-        cfg: ActiveSetConfig = self.config  # type: ignore[assignment]
         xt, backend = as_torch(x)
         # The warm start in float32 (2.2× faster than float64 here): it only proposes a
         # support; the rounds end each signal at a KKT point solved in float64, the unique
@@ -361,6 +408,8 @@ class ActiveSet(LassoPursuit):
         fast = xt.float()
         x64 = xt.to(WORK)
         problem = _Problem(dense_matrix(op, x64), self.problem)
+        m, k = problem.dictionary.shape
+        cfg = resolved(self.config, xt.device, (m, k))  # type: ignore[arg-type]
         h0 = None if init is None else as_torch(init)[0].to(WORK)
         admm = _warm_start(cfg, self.problem, fast) if h0 is None else None
         fast_op = MatrixOperator(dense_matrix(op, fast)) if admm is not None else None
