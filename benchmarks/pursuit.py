@@ -31,6 +31,7 @@ from harness import load_average, side_by_side, timed
 from pursuit_data import LAM, PROBLEM, camera_patches, objective, without
 from pursuit_omp import omp_rows
 from pursuit_report import exact_section, markdown
+from pursuit_splits import exact_splits
 
 from sparseland import build
 from sparseland.operators import MatrixOperator, dct_dictionary
@@ -256,6 +257,7 @@ def main() -> None:
 
     if args.exact_only:  # the exact comparison alone, merged into the last full run's results
         exact = exact_rows(x, d, args.threads, args.admm_iters, args.repeats, tuple(args.skip))
+        exact["splits"] = exact_splits(n, d, args.threads, args.repeats)
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / "pursuit.json"
         result = {**(json.loads(path.read_text()) if path.exists() else {}), "exact": exact}
@@ -293,6 +295,7 @@ def main() -> None:
         reached = [p["budget"] for p in admm_row["sweep"] if p["gap"] <= 1e-3]
         admm_iters = min(reached) if reached else None
     exact = exact_rows(x, d, args.threads, admm_iters, args.repeats, tuple(args.skip))
+    exact["splits"] = exact_splits(n, d, args.threads, args.repeats)
     print("omp", flush=True)
     omp_load = round(os.getloadavg()[0], 1)
     omp = omp_rows(x, d, args.threads, dtype, args.device, tuple(args.skip))

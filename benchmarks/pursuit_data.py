@@ -17,7 +17,11 @@ PROBLEM = Lasso(LAM)  # every solver is scored by this problem's own objective
 def camera_patches(n: int, seed: int = 0) -> np.ndarray:
     from skimage import data
 
-    image = data.camera().astype(np.float64) / 255.0
+    return image_patches(data.camera().astype(np.float64) / 255.0, n, seed)
+
+
+def image_patches(image: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` random 8×8 patches of a grey image in [0, 1], DC removed, unit norm."""
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, image.shape[0] - 8, 4 * n)
     cols = rng.integers(0, image.shape[1] - 8, 4 * n)

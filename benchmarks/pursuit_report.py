@@ -6,6 +6,7 @@ from typing import Any
 
 from harness import table
 from pursuit_data import LAM
+from pursuit_splits import splits_section
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -170,4 +171,5 @@ def exact_section(exact: dict[str, Any] | None) -> list[str]:
         "gap/P is each signal's duality gap over its objective (Lasso.duality_gap).",
         "",
         *table(header, rows),
+        *splits_section(exact.get("splits"), exact["threads"]),
     ]

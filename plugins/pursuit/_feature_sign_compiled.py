@@ -115,6 +115,7 @@ def rows(
     usable: Any,
     rounds: int,
     cap: int,
+    warm: bool,
     out: Any,
     done: Any,
     ran: Any,
@@ -130,7 +131,7 @@ def rows(
     for i in range(n):
         # the starting support: the atoms of h0 that keep G_SS well conditioned
         s = 0
-        for j in range(k):
+        for j in range(k if warm else 0):
             hj = h0[i, j]
             if hj != 0.0 and usable[j] and s < cap and (hj > 0.0 or not positive):
                 schur = border(gram, atoms, inv, s, j, v)
@@ -240,17 +241,19 @@ def rows(
 
 
 def feature_sign(
-    problem: Problem, x: torch.Tensor, h: torch.Tensor, rounds: int, threads: int
+    problem: Problem, x: torch.Tensor, h: torch.Tensor | None, rounds: int, threads: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Feature-sign rounds from the codes ``h`` for the CPU signals ``x`` (float64), split
+    """Feature-sign rounds from the codes ``h`` (None: from h = 0) for the CPU signals ``x``
+    (float64), split
     between ``threads`` threads. Returns the codes, which signals reached a KKT point, each
     signal's objective and duality gap (Lasso.objective_and_gap, from the residual: the caller
     certifies by it) and the most rounds any signal ran. Each thread also computes its
     signals' c = Dᵀx and gaps: torch releases the interpreter lock inside its kernels."""
     gram = np.ascontiguousarray(problem.gram.numpy())
-    start = np.ascontiguousarray(h.to(torch.float64).numpy())
+    n, k = x.shape[0], problem.dictionary.shape[1]
+    warm = h is not None
+    start = np.ascontiguousarray(h.to(torch.float64).numpy()) if h is not None else np.empty((n, 0))
     usable = problem.usable.numpy()
-    n, k = start.shape
     cap = min(problem.dictionary.shape)
     out = torch.empty(n, k, dtype=torch.float64)
     primal = torch.empty(n, dtype=torch.float64)
@@ -261,7 +264,7 @@ def feature_sign(
 
     def run(part: slice) -> None:
         c = (x[part] @ problem.dictionary).numpy()
-        rows(gram, c, start[part], problem.lam, problem.positive, usable, rounds, cap,
+        rows(gram, c, start[part], problem.lam, problem.positive, usable, rounds, cap, warm,
              out[part].numpy(), done[part], ran[part])  # fmt: skip
         primal[part], gap[part], _ = problem.lasso.objective_and_gap(x[part], operator, out[part])
 

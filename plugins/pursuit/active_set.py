@@ -341,23 +341,16 @@ def _start(
     return torch.where(problem.usable, start, torch.zeros_like(start))
 
 
-def _joined(results: list[tuple[list[torch.Tensor], int]]) -> tuple[list[torch.Tensor], int]:
-    if len(results) == 1:
-        return results[0]
-    columns = zip(*(out for out, _ in results), strict=True)
-    return [torch.cat(column) for column in columns], max(used for _, used in results)
-
-
 def exact_codes(
     x64: torch.Tensor,
     problem: _Problem,
     cfg: ActiveSetConfig,
-    start: Callable[[slice], torch.Tensor],
+    start: Callable[[slice], torch.Tensor] | None,
     rows: slice,
     threads: int,
 ) -> tuple[list[torch.Tensor], int]:
-    """Warm start, feature-sign rounds and the homotopy polish for the signals ``rows``:
-    [h, P(h), gap, uncertified] and the rounds plus passes run.
+    """Warm start (None: h = 0), feature-sign rounds and the homotopy polish for the signals
+    ``rows``: [h, P(h), gap, uncertified] and the rounds plus passes run.
 
     On the CPU the warm start (ADMM: a few large matrix products) splits the signals between
     ``threads`` Python threads, each running one-thread kernels; the rounds and the polish
@@ -368,24 +361,29 @@ def exact_codes(
     thread that the scheduler took away, so a loaded machine costs no more than its lost
     share."""
     whole = slice(rows.start or 0, (rows.start or 0) + x64[rows].shape[0])
-    parts = thread_shares(whole.stop - whole.start, threads, x64.device)
-    if len(parts) == 1:
+    x = x64[whole]
+    parts = thread_shares(x.shape[0], threads, x64.device)
+    assert cfg.rounds is not None  # decided by ``resolved``
+    compiled = cfg.rounds > 0 and x.shape[0] > 0 and cfg.kernel == "compiled"
+    h: torch.Tensor | None = None
+    if start is None and not compiled:
+        h = x.new_zeros(x.shape[0], problem.dictionary.shape[1])
+    elif start is not None and len(parts) == 1:
         h = start(whole)
-    else:
+    elif start is not None:
         shifted = [slice(whole.start + p.start, whole.start + p.stop) for p in parts]
         with ThreadPoolExecutor(len(parts)) as pool:
             h = torch.cat(list(pool.map(start, shifted)))
-    x = x64[whole]
     ran, known = 0, None
-    assert cfg.rounds is not None  # decided by ``resolved``
-    if cfg.rounds > 0 and h.shape[0] > 0 and cfg.kernel == "compiled":
+    if compiled:  # from h (None: from h = 0)
         from sparseland.plugins.pursuit import _feature_sign_compiled
 
         h, done, primal, gap, ran = _feature_sign_compiled.feature_sign(
             problem.rounds, x, h, cfg.rounds, threads
         )
         known = (torch.ones_like(done), primal, gap)  # every signal's gap is computed
-    elif cfg.rounds > 0 and h.shape[0] > 0:
+    assert h is not None
+    if cfg.rounds > 0 and h.shape[0] > 0 and not compiled:
         with ThreadPoolExecutor(1) if len(parts) > 1 else nullcontext() as helper:
             h, done, finished, primal, gap = _feature_sign.feature_sign(
                 problem.rounds, x, h, cfg.rounds, helper
@@ -418,8 +416,10 @@ class ActiveSet(LassoPursuit):
         threads = torch.get_num_threads()
         parts, passes = [], 0
 
-        def start(part: slice) -> torch.Tensor:
+        def warm(part: slice) -> torch.Tensor:
             return _start(x64, fast, h0, admm, fast_op, problem, part)
+
+        start = None if h0 is None and admm is None else warm  # None: h = 0
 
         for first in range(0, max(n, 1), max(block, 1)):
             rows = slice(first, first + block)
@@ -427,7 +427,9 @@ class ActiveSet(LassoPursuit):
                 part, used = exact_codes(x64, problem, cfg, start, rows, threads)
             parts.append(part)
             passes = max(passes, used)
-        h, primal, gap, unsolved = (torch.cat(column) for column in zip(*parts, strict=True))
+        h, primal, gap, unsolved = (
+            parts[0] if len(parts) == 1 else [torch.cat(c) for c in zip(*parts, strict=True)]
+        )
         relative = gap / primal.clamp_min(torch.finfo(WORK).tiny)
         if bool(unsolved.any()) and not convergence.recording():  # a run reports it once
             warnings.warn(
