@@ -303,6 +303,29 @@ def test_compiled_kernel_refuses_signals_off_the_cpu() -> None:
     assert (cpu.kernel, cpu.warm_start_iter, cpu.rounds) == ("compiled", 0, 8 * 64)
 
 
+def test_without_numba_the_batched_rounds_run_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No numba: kernel=auto falls back to the batched rounds with a warning that names the
+    fix, and kernel=compiled is refused with it; the codes are still exact."""
+    import importlib.util
+
+    from sparseland.errors import ConfigError
+    from sparseland.plugins.pursuit.active_set import ActiveSetConfig, resolved
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "numba" else find_spec(name)
+    )
+    with pytest.warns(RuntimeWarning, match="pip install numba"):
+        auto = resolved(ActiveSetConfig(lam=LAM), torch.device("cpu"), (64, 256))
+    assert auto.kernel == "batched"
+    with pytest.raises(ConfigError, match="pip install numba"):
+        resolved(ActiveSetConfig(lam=LAM, kernel="compiled"), torch.device("cpu"), (64, 256))
+    x, d = dct_patches(10)
+    with pytest.warns(RuntimeWarning, match="numba is not installed"):
+        h = build("pursuit", "active_set", lam=LAM)(x, d).numpy()
+    assert relative_gap(x.numpy(), d.numpy(), h, False).max() <= 1e-9
+
+
 def textbook_admm(
     x: torch.Tensor, d: torch.Tensor, rho: float, iters: int, positive: bool
 ) -> torch.Tensor:

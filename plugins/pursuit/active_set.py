@@ -32,6 +32,7 @@ are useless); codes come back in the signals' dtype. All-zero atoms never enter 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import warnings
 from collections.abc import Callable
@@ -123,13 +124,27 @@ def resolved(cfg: ActiveSetConfig, device: torch.device, shape: tuple[int, int])
     """The config with ``kernel``, ``warm_start_iter`` and ``rounds`` decided for signals on
     ``device`` and a dictionary of ``shape`` (m, k)."""
     kernel = cfg.kernel
+    numba = importlib.util.find_spec("numba") is not None
+    if kernel == "auto" and device.type == "cpu" and not numba:
+        warnings.warn(
+            "active_set: numba is not installed, so the feature-sign rounds run batched in "
+            "torch (about 3× slower on the CPU); `pip install numba` for the compiled ones",
+            RuntimeWarning,
+            stacklevel=4,
+        )
     if kernel == "auto":
-        kernel = "compiled" if device.type == "cpu" else "batched"
+        kernel = "compiled" if device.type == "cpu" and numba else "batched"
     check(
         kernel == "batched" or device.type == "cpu",
         "kernel",
         f"'compiled' runs on the CPU, but the signals are on {device}",
         "use kernel=auto or kernel=batched",
+    )
+    check(
+        kernel == "batched" or numba,
+        "kernel",
+        "'compiled' needs numba, which is not installed",
+        "`pip install numba`, or use kernel=batched",
     )
     compiled = kernel == "compiled"
     warm = cfg.warm_start_iter

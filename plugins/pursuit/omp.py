@@ -21,8 +21,9 @@ float32), α is kept in float32 for the selection only: a row takes the float32 
 lead over the runner-up exceeds twice a bound on the float32 rounding error, and the rare rows
 where it does not are recomputed in float64. Everything else (α_j, L⁻¹, γ, the residual) is
 float64, so the result is the float64 algorithm's.
-10,000 8×8 patches, 64×256 DCT, k = 8, one thread: 0.92× SPAMS's time in float32 and
-0.95× in float64 (benchmarks/pursuit.py).
+10,000 8×8 patches, 64×256 DCT, k = 8, one thread (benchmarks/pursuit.py): 0.92× SPAMS's
+time in float32 and 0.95× in float64 on a CPU with 66 GFLOP/s of GEMM, 1.32× and 1.34× on one
+with 147 GFLOP/s (benchmarks/results/pursuit.md).
 """
 
 from __future__ import annotations
