@@ -28,10 +28,14 @@ def reference(x: torch.Tensor, d: torch.Tensor, **kw: object) -> np.ndarray:
     return orthogonal_mp_gram(gram, xy, **kw).T
 
 
+KERNELS = ["compiled", "batched"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("k", [1, 5, 12])
-def test_k_rule_matches_sklearn(k: int) -> None:
+def test_k_rule_matches_sklearn(k: int, kernel: str) -> None:
     x, d = problem()
-    pursuit = build("pursuit", "omp", k=k)
+    pursuit = build("pursuit", "omp", k=k, kernel=kernel)
     h = pursuit(x, d).numpy()
     ref = reference(x, d, n_nonzero_coefs=k)
     assert np.array_equal(h != 0, ref != 0)
@@ -39,11 +43,12 @@ def test_k_rule_matches_sklearn(k: int) -> None:
     assert pursuit.info is not None and pursuit.info.iterations == k
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("eps", [2.0, 0.5, 0.05])
-def test_eps_rule_matches_sklearn(eps: float) -> None:
+def test_eps_rule_matches_sklearn(eps: float, kernel: str) -> None:
     x, d = problem()
     # eps bounds the residual norm; scikit-learn's tol bounds its square
-    pursuit = build("pursuit", "omp", k=None, eps=eps**0.5)
+    pursuit = build("pursuit", "omp", k=None, eps=eps**0.5, kernel=kernel)
     h = pursuit(x, d).numpy()
     norms = (x * x).sum(1).numpy()
     ref = reference(x, d, tol=eps, norms_squared=norms)
@@ -55,18 +60,20 @@ def test_eps_rule_matches_sklearn(eps: float) -> None:
     assert len(set((h != 0).sum(1).tolist())) > 1
 
 
-def test_k_and_eps_together_stop_at_whichever_comes_first() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_k_and_eps_together_stop_at_whichever_comes_first(kernel: str) -> None:
     x, d = problem()
-    h = build("pursuit", "omp", k=6, eps=0.5**0.5)(x, d).numpy()
+    h = build("pursuit", "omp", k=6, eps=0.5**0.5, kernel=kernel)(x, d).numpy()
     nnz = (h != 0).sum(1)
     residual = ((x.numpy() - h @ d.numpy().T) ** 2).sum(1)
     assert np.all(nnz <= 6)
     assert np.all((residual <= 0.5 + 1e-10) | (nnz == 6))
 
 
-def test_float32() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_float32(kernel: str) -> None:
     x, d = problem(torch.float32)
-    h = build("pursuit", "omp", k=5)(x, d)
+    h = build("pursuit", "omp", k=5, kernel=kernel)(x, d)
     assert h.dtype == torch.float32
     ref = reference(x.double(), d.double(), n_nonzero_coefs=5)
     assert np.array_equal(h.numpy() != 0, ref != 0)
@@ -119,21 +126,23 @@ def test_blocks_match_the_whole_batch_and_sklearn(block: int, rule: dict) -> Non
     np.testing.assert_allclose(residual_sq.numpy(), exact.numpy(), atol=1e-12)
 
 
-def test_info_reports_the_mean_relative_residual() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_info_reports_the_mean_relative_residual(kernel: str) -> None:
     x, d = problem(torch.float32)
-    pursuit = build("pursuit", "omp", k=5)
+    pursuit = build("pursuit", "omp", k=5, kernel=kernel)
     h = pursuit(x, d)
     exact = float(((x - h @ d.T).norm(dim=1) / x.norm(dim=1)).mean())
     assert pursuit.info is not None
     assert pursuit.info.rel_change == pytest.approx(exact, rel=1e-5)
 
 
-def test_degenerate_signals_stop() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_degenerate_signals_stop(kernel: str) -> None:
     # A zero signal has no atom to pick; a repeated atom is linearly dependent.
     x, d = problem()
     x[0] = 0.0
     d = torch.cat([d, d[:, :1]], dim=1)
-    h = build("pursuit", "omp", k=12)(x, d).numpy()
+    h = build("pursuit", "omp", k=12, kernel=kernel)(x, d).numpy()
     ref = reference(x[1:], d, n_nonzero_coefs=12)
     assert not h[0].any()
     # Which copy of the repeated atom wins a tie is up to rounding; never both.
@@ -188,3 +197,28 @@ def test_float64_selection_is_exact_on_near_parallel_atoms() -> None:
     assert np.array_equal(h != 0, ref != 0)
     np.testing.assert_allclose(h, ref, atol=1e-6)
     assert ((h[:, :20] != 0) & (h[:, 20:] != 0)).sum() == 0  # never both of a pair
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_and_batched_kernels_agree_on_natural_patches(dtype: torch.dtype) -> None:
+    """On coherent atoms (8×8 DCT patches, 64×256 overcomplete DCT) the two kernels, and two
+    threads against one, pick the same atoms and give the same codes up to rounding."""
+    from sparseland.operators import dct_dictionary
+
+    gen = torch.Generator().manual_seed(4)
+    coarse = torch.randn(600, 1, 4, 4, generator=gen, dtype=torch.float64)
+    x = torch.nn.functional.interpolate(coarse, size=(8, 8), mode="bilinear").reshape(600, 64)
+    x = (x + 0.05 * torch.randn(600, 64, generator=gen, dtype=torch.float64)).to(dtype)
+    d = dct_dictionary(8, 256).to(dtype)
+    batched = build("pursuit", "omp", k=8, kernel="batched")(x, d)
+    compiled = build("pursuit", "omp", k=8, kernel="compiled")(x, d)
+    assert torch.equal(batched != 0, compiled != 0)
+    tol = 1e-4 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(compiled, batched, atol=tol, rtol=0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        two = build("pursuit", "omp", k=8, kernel="compiled")(x, d)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(two, compiled)

@@ -27,7 +27,6 @@ process). active_set imports this module only when it runs the compiled rounds.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ from numba import njit
 
 from sparseland.operators import MatrixOperator
 from sparseland.plugins.pursuit._feature_sign import DEPENDENT, Problem
-from sparseland.plugins.pursuit._torch import thread_shares
+from sparseland.plugins.pursuit._torch import over_threads
 
 START_DEPENDENT = 1e-6  # a starting atom this close to span(D_S) (relative) is left out
 KKT_TOL = 1e-10  # on S, |c_S − (G h)_S − λθ_S| above this × λ: G_SS⁻¹ formed afresh
@@ -268,10 +267,5 @@ def feature_sign(
              out[part].numpy(), done[part], ran[part])  # fmt: skip
         primal[part], gap[part], _ = problem.lasso.objective_and_gap(x[part], operator, out[part])
 
-    parts = thread_shares(n, threads, x.device)
-    if len(parts) == 1:
-        run(parts[0])
-    else:
-        with ThreadPoolExecutor(len(parts)) as pool:
-            list(pool.map(run, parts))
+    over_threads(run, n, threads, x.device)
     return out, torch.from_numpy(done), primal, gap, int(ran.max()) if n else 0

@@ -6,15 +6,18 @@ DLPack (zero-copy), solved, and handed back as CuPy arrays.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 
 from sparseland.backend import to_backend, to_torch
-from sparseland.errors import ShapeError
+from sparseland.errors import ShapeError, check
 from sparseland.operators import LinearOperator
 
 
@@ -75,3 +78,46 @@ def thread_shares(n: int, threads: int, device: torch.device) -> list[slice]:
     shares = max(1, min(threads, n // MIN_SHARE)) if device.type == "cpu" else 1
     bounds = [n * i // shares for i in range(shares + 1)]
     return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def over_threads(run: Callable[[slice], None], n: int, threads: int, device: torch.device) -> None:
+    """``run`` on each share of ``n`` signals (``thread_shares``), the shares in parallel
+    threads: for kernels that release Python's interpreter lock (numba ``nogil``, torch)."""
+    parts = thread_shares(n, threads, device)
+    if len(parts) == 1:
+        run(parts[0])
+        return
+    with ThreadPoolExecutor(len(parts)) as pool:
+        list(pool.map(run, parts))
+
+
+KERNELS = ("auto", "compiled", "batched")  # the choices of a pursuit's ``kernel`` option
+
+
+def compiled_kernel(pursuit: str, kernel: str, device: torch.device) -> bool:
+    """Whether ``kernel`` means a pursuit's numba-compiled CPU kernel for signals on ``device``:
+    'auto' does on the CPU when numba is installed (and warns on the CPU when it is not);
+    'compiled' off the CPU or without numba is refused with the fix."""
+    numba = importlib.util.find_spec("numba") is not None
+    if kernel == "auto":
+        if device.type == "cpu" and not numba:
+            warnings.warn(
+                f"{pursuit}: numba is not installed, so it runs batched in torch (several times "
+                "slower on the CPU); `pip install numba` for the compiled kernel",
+                RuntimeWarning,
+                stacklevel=5,
+            )
+        return device.type == "cpu" and numba
+    check(
+        kernel == "batched" or device.type == "cpu",
+        "kernel",
+        f"'compiled' runs on the CPU, but the signals are on {device}",
+        "use kernel=auto or kernel=batched",
+    )
+    check(
+        kernel == "batched" or numba,
+        "kernel",
+        "'compiled' needs numba, which is not installed",
+        "`pip install numba`, or use kernel=batched",
+    )
+    return kernel == "compiled"

@@ -32,7 +32,6 @@ are useless); codes come back in the signals' dtype. All-zero atoms never enter 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import warnings
 from collections.abc import Callable
@@ -50,8 +49,10 @@ from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit import _feature_sign
 from sparseland.plugins.pursuit._homotopy import homotopy
 from sparseland.plugins.pursuit._torch import (
+    KERNELS,
     as_torch,
     back,
+    compiled_kernel,
     dense_matrix,
     one_thread,
     size_buckets,
@@ -65,7 +66,6 @@ WORK = torch.float64
 ROUNDING = 64 * torch.finfo(WORK).eps  # gap below this × ½‖x‖²: certified (rounding)
 BUCKET = 8  # working sets are padded to a multiple of this within each group of signals
 GROUPED = 2048  # the homotopy groups signals by support size only above this many
-KERNELS = ("auto", "compiled", "batched")
 BATCHED_WARM_START, BATCHED_ROUNDS = 30, 10
 COMPILED_ROUNDS = 8  # × min(m, k): a path from h = 0 adds and drops each atom a few times
 
@@ -123,35 +123,12 @@ class ActiveSetConfig(LassoPursuitConfig):
 def resolved(cfg: ActiveSetConfig, device: torch.device, shape: tuple[int, int]) -> ActiveSetConfig:
     """The config with ``kernel``, ``warm_start_iter`` and ``rounds`` decided for signals on
     ``device`` and a dictionary of ``shape`` (m, k)."""
-    kernel = cfg.kernel
-    numba = importlib.util.find_spec("numba") is not None
-    if kernel == "auto" and device.type == "cpu" and not numba:
-        warnings.warn(
-            "active_set: numba is not installed, so the feature-sign rounds run batched in "
-            "torch (about 3× slower on the CPU); `pip install numba` for the compiled ones",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-    if kernel == "auto":
-        kernel = "compiled" if device.type == "cpu" and numba else "batched"
-    check(
-        kernel == "batched" or device.type == "cpu",
-        "kernel",
-        f"'compiled' runs on the CPU, but the signals are on {device}",
-        "use kernel=auto or kernel=batched",
-    )
-    check(
-        kernel == "batched" or numba,
-        "kernel",
-        "'compiled' needs numba, which is not installed",
-        "`pip install numba`, or use kernel=batched",
-    )
-    compiled = kernel == "compiled"
+    compiled = compiled_kernel("active_set", cfg.kernel, device)
     warm = cfg.warm_start_iter
     rounds = cfg.rounds
     return replace(
         cfg,
-        kernel=kernel,
+        kernel="compiled" if compiled else "batched",
         warm_start_iter=(0 if compiled else BATCHED_WARM_START) if warm is None else warm,
         rounds=(COMPILED_ROUNDS * min(shape) if compiled else BATCHED_ROUNDS)
         if rounds is None

@@ -21,9 +21,9 @@ float32), α is kept in float32 for the selection only: a row takes the float32 
 lead over the runner-up exceeds twice a bound on the float32 rounding error, and the rare rows
 where it does not are recomputed in float64. Everything else (α_j, L⁻¹, γ, the residual) is
 float64, so the result is the float64 algorithm's.
-10,000 8×8 patches, 64×256 DCT, k = 8, one thread (benchmarks/pursuit.py): 0.92× SPAMS's
-time in float32 and 0.95× in float64 on a CPU with 66 GFLOP/s of GEMM, 1.32× and 1.34× on one
-with 147 GFLOP/s (benchmarks/results/pursuit.md).
+On the CPU (``kernel=auto``, numba installed) the same steps and stopping rules run compiled,
+one signal at a time (plugins/pursuit/_omp_compiled.py): ``batch_omp`` below is the path for
+GPUs and ``kernel=batched``. Timings against SPAMS: benchmarks/results/pursuit.md.
 """
 
 from __future__ import annotations
@@ -41,7 +41,14 @@ from sparseland import option, register_pursuit
 from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
-from sparseland.plugins.pursuit._torch import as_torch, back, dense_matrix
+from sparseland.plugins.pursuit._torch import (
+    KERNELS,
+    as_torch,
+    back,
+    compiled_kernel,
+    dense_matrix,
+    one_thread,
+)
 from sparseland.problems import L0, L0Error, Problem
 
 
@@ -63,10 +70,21 @@ class OmpConfig(PursuitConfig):
         8, "sparsity target: at most k atoms per signal (None: up to min(m, n_atoms))"
     )
     eps: float | None = option(None, "error target: stop a signal once ‖x − D h‖₂ ≤ eps")
+    kernel: str = option(
+        "auto",
+        "'compiled' (one signal at a time, compiled with numba; CPU only), 'batched' (torch, "
+        "many signals per kernel; any device) or 'auto' (compiled on the CPU when numba is "
+        "installed, batched otherwise)",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_targets(self.k, self.eps)
+        check(
+            self.kernel in KERNELS,
+            "kernel",
+            f"must be one of {', '.join(KERNELS)}, got {self.kernel!r}",
+        )
 
 
 # Signals per block on the CPU, for 4-byte floats (half as many for 8-byte ones), so that the
@@ -305,7 +323,16 @@ class Omp(Pursuit):
         eps = problem.eps if isinstance(problem, L0Error) else None
         # No more atoms than the rank of D allows (≤ min(m, n_atoms)): with k ≥ m the fit is
         # exact after at most rank-many atoms, and further ones would only fit rounding errors.
-        codes, steps, residual_sq = batch_omp(xt, dictionary, min(k, m, n_atoms), eps)
+        k = min(k, m, n_atoms)
+        compiled = compiled_kernel("omp", cfg.kernel, xt.device)
+        if compiled and xt.dtype in (torch.float32, torch.float64):
+            from sparseland.plugins.pursuit._omp_compiled import compiled_omp
+
+            threads = torch.get_num_threads()
+            with one_thread(xt.device):  # each thread's products on one core
+                codes, steps, residual_sq = compiled_omp(xt, dictionary, k, eps, threads)
+        else:
+            codes, steps, residual_sq = batch_omp(xt, dictionary, k, eps)
         rel = float((residual_sq.sqrt() / xt.detach().norm(dim=1).clamp_min(1e-30)).mean())
         # For OMP, rel_change reports the mean relative residual ‖x − Dh‖/‖x‖.
         self.info = PursuitInfo(iterations=steps, rel_change=rel, converged_fraction=1.0)
