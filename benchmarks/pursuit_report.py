@@ -122,11 +122,11 @@ NOTES = [
     "recomputed as α = α⁰ − G_{:,I}γ_I. On the CPU it runs compiled with numba, one signal at a "
     "time in cache, the signals split between torch's threads "
     "(plugins/pursuit/_omp_compiled.py); the batched torch version (one fused gather-and-sum "
-    "per step over [G; α⁰], float32 selection certified for float64) is the GPU path. On the "
-    "machine of this run the batched version took 1.32× (float32) and 1.34× (float64) SPAMS's "
-    "time, 0.92× and 0.95× on an earlier one with half the GEMM throughput; the compiled one is "
-    "in the table. What is left against SPAMS in float32 is the kernel's scalar argmax |α| per "
-    "step and writing the dense codes.",
+    "per step over [G; α⁰], float32 selection certified for float64) is the GPU path. On this "
+    "machine, in the run before the compiled kernel, the batched version took 1.32× (float32) "
+    "and 1.34× (float64) SPAMS's time, 0.92× and 0.95× on an earlier machine with half the GEMM "
+    "throughput; the compiled one is in the table. What is left against SPAMS in float32 is "
+    "the kernel's scalar argmax |α| per step and writing the dense codes.",
     "- SPAMS's `omp` is not the same selection rule: its supports agree with scikit-learn's OMP "
     "(and Sparseland's) on 57 % of the patches, and its mean residual is lower (0.4566 against "
     "0.4597), as forward selection (order-recursive matching pursuit) would give. spams-bin "
