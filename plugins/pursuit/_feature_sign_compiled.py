@@ -243,11 +243,11 @@ def feature_sign(
     problem: Problem, x: torch.Tensor, h: torch.Tensor | None, rounds: int, threads: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Feature-sign rounds from the codes ``h`` (None: from h = 0) for the CPU signals ``x``
-    (float64), split
-    between ``threads`` threads. Returns the codes, which signals reached a KKT point, each
-    signal's objective and duality gap (Lasso.objective_and_gap, from the residual: the caller
-    certifies by it) and the most rounds any signal ran. Each thread also computes its
-    signals' c = Dᵀx and gaps: torch releases the interpreter lock inside its kernels."""
+    (float64), split between ``threads`` threads. Returns the codes, which signals reached a
+    KKT point, each signal's objective and duality gap (Lasso.objective_and_gap, from the
+    residual: the caller certifies by it) and the most rounds any signal ran. Each thread also
+    computes its signals' c = Dᵀx and gaps: torch releases the interpreter lock inside its
+    kernels."""
     gram = np.ascontiguousarray(problem.gram.numpy())
     n, k = x.shape[0], problem.dictionary.shape[1]
     warm = h is not None

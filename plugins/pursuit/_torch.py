@@ -94,6 +94,11 @@ def over_threads(run: Callable[[slice], None], n: int, threads: int, device: tor
 KERNELS = ("auto", "compiled", "batched")  # the choices of a pursuit's ``kernel`` option
 
 
+def check_kernel(kernel: str) -> None:
+    """A config's ``kernel`` is one of KERNELS (checked when the config is made)."""
+    check(kernel in KERNELS, "kernel", f"must be one of {', '.join(KERNELS)}, got {kernel!r}")
+
+
 def compiled_kernel(pursuit: str, kernel: str, device: torch.device) -> bool:
     """Whether ``kernel`` means a pursuit's numba-compiled CPU kernel for signals on ``device``:
     'auto' does on the CPU when numba is installed (and warns on the CPU when it is not);

@@ -49,9 +49,9 @@ from sparseland.operators import LinearOperator, MatrixOperator
 from sparseland.plugins.pursuit import _feature_sign
 from sparseland.plugins.pursuit._homotopy import homotopy
 from sparseland.plugins.pursuit._torch import (
-    KERNELS,
     as_torch,
     back,
+    check_kernel,
     compiled_kernel,
     dense_matrix,
     one_thread,
@@ -101,11 +101,7 @@ class ActiveSetConfig(LassoPursuitConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(
-            self.kernel in KERNELS,
-            "kernel",
-            f"must be one of {', '.join(KERNELS)}, got {self.kernel!r}",
-        )
+        check_kernel(self.kernel)
         check(
             self.warm_start_iter is None or self.warm_start_iter >= 0,
             "warm_start_iter",

@@ -42,9 +42,9 @@ from sparseland.errors import ConfigError, check
 from sparseland.interfaces import Pursuit, PursuitConfig, PursuitInfo
 from sparseland.operators import LinearOperator
 from sparseland.plugins.pursuit._torch import (
-    KERNELS,
     as_torch,
     back,
+    check_kernel,
     compiled_kernel,
     dense_matrix,
     one_thread,
@@ -80,11 +80,7 @@ class OmpConfig(PursuitConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_targets(self.k, self.eps)
-        check(
-            self.kernel in KERNELS,
-            "kernel",
-            f"must be one of {', '.join(KERNELS)}, got {self.kernel!r}",
-        )
+        check_kernel(self.kernel)
 
 
 # Signals per block on the CPU, for 4-byte floats (half as many for 8-byte ones), so that the
